@@ -175,9 +175,16 @@ export interface Store {
    * Claims up to `limit` due items (pending, nextAttemptAt <= now), at most one per chain and
    * only the oldest unfinished item of its chain (a chain whose head is dead or in flight
    * waits), marking them in_flight with a lease until `leaseUntil`.
+   * Each claimed item's `attempts` is incremented by the claim, so the returned value counts
+   * the attempt being made (the uploader dead-letters at attempts >= maxAttempts).
    */
   claimDueOutbox(options: { now: number; limit: number; leaseUntil: number }): Promise<OutboxItem[]>;
-  /** Marks an item done with the remote answer; updates the rating row / skill aggregates it carries. */
+  /**
+   * Marks an item done with the remote answer; updates the rating row / skill aggregates it carries.
+   * `result` is the answer as the remote sent it (ratings: `rating_id`, `average_rating`,
+   * `rating_count`). The rating row becomes 'uploaded' (with remoteRatingId) only when no newer
+   * item of its chain is still queued; otherwise it stays 'pending'.
+   */
   completeOutbox(id: number, result: Record<string, unknown>, now: number): Promise<void>;
   /** A transient failure: back to pending with its next attempt time. */
   failOutbox(id: number, failure: { error: string; nextAttemptAt: number; now: number }): Promise<void>;
@@ -195,7 +202,10 @@ export interface Store {
     limit: number;
     offset: number;
   }): Promise<{ items: OutboxItem[]; total: number }>;
-  /** Earliest nextAttemptAt among pending items, for the uploader's wake-up timer. */
+  /**
+   * Earliest nextAttemptAt among pending items that claimDueOutbox could claim (chain heads
+   * whose chain has nothing in flight or dead), for the uploader's wake-up timer.
+   */
   nextOutboxDueAt(): Promise<number | null>;
 
   // ---- sync state, runs, checkpoints -----------------------------------------------------
