@@ -194,6 +194,12 @@ export interface Store {
   retryOutbox(id: number, now: number): Promise<OutboxItem>;
   /** Operator discard of a dead or pending item. */
   discardOutbox(id: number, now: number): Promise<void>;
+  /**
+   * The remote is reachable again: every pending item due later than `now` becomes due at
+   * `now` (a backoff earned while the remote was down helps nobody). Attempts are unchanged.
+   * Returns how many items were moved.
+   */
+  rescheduleOutbox(now: number): Promise<number>;
   /** In-flight items whose lease expired (a crashed uploader) go back to pending. Returns how many. */
   recoverOutbox(now: number): Promise<number>;
   getOutboxItem(id: number): Promise<OutboxItem | null>;
