@@ -58,6 +58,8 @@ export function parseRetryAfterMs(
   const trimmed = value.trim();
   if (trimmed === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.min(Number(trimmed) * 1000, capMs);
+  // An HTTP date names its day and month; Date.parse alone would read "-5" or "1 2" as dates.
+  if (!/[a-z]{3}/i.test(trimmed)) return undefined;
   const at = Date.parse(trimmed);
   if (Number.isNaN(at)) return undefined;
   return Math.min(Math.max(0, at - nowMs), capMs);
