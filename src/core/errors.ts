@@ -186,6 +186,21 @@ export const ERROR_CODES = {
     summary: 'No admin token is configured, so the admin routes are refused.',
   },
   SKILLSYNC_ERR_API_NOT_FOUND: { retryable: false, status: 404, summary: 'No such route or resource.' },
+  SKILLSYNC_ERR_API_PAYLOAD_TOO_LARGE: {
+    retryable: false,
+    status: 413,
+    summary: 'The request body is larger than the API accepts.',
+  },
+  SKILLSYNC_ERR_API_UNSUPPORTED_MEDIA_TYPE: {
+    retryable: false,
+    status: 415,
+    summary: 'The request body has a content type the API does not accept (send application/json).',
+  },
+  SKILLSYNC_ERR_API_UNAVAILABLE: {
+    retryable: true,
+    status: 503,
+    summary: 'The component this route drives is not running (for example no WebSocket URL is configured).',
+  },
   SKILLSYNC_ERR_API_INTERNAL: {
     retryable: false,
     status: 500,
