@@ -1,0 +1,285 @@
+/**
+ * Versioned schema of the PostgreSQL store. Each migration runs once, in order, inside the one
+ * transaction that openPostgresStore takes under an advisory lock, so several instances that
+ * start together apply it exactly once and none of them ever sees half a schema. A database
+ * whose recorded version is higher than the last one here was written by a newer skillsync and
+ * is refused (SKILLSYNC_ERR_STORE_SCHEMA_TOO_NEW) rather than misread.
+ *
+ * Design notes:
+ * - Every timestamp is epoch milliseconds in a bigint, passed in by the caller: SQL never calls
+ *   now(), so TTLs behave the same here, on SQLite and under a fake clock.
+ * - `skills.base` is the remote payload as JSONB (unknown fields kept). JSONB reorders keys;
+ *   that is harmless because content hashes and digests are canonical.
+ * - The indexed read columns (name, category, tags...) describe the EFFECTIVE skill (base with
+ *   local overrides on top: what readers search and sort), as in the SQLite store;
+ *   remote_updated_at and content_hash always describe the base.
+ * - sync_state keeps no counters that can be derived (skills/categories cached, pending
+ *   actions): reads count them, so they are never out of step with the data.
+ * - fetched_at / expires_at are deliberately NOT indexed: re-applying an unchanged page touches
+ *   only them, and leaving them out of every index lets PostgreSQL do HOT updates (no index
+ *   writes, GIN included). The queries that filter on them (unseen count, TTL sweep, stats)
+ *   run once per listing or per sweep, where a scan of the table is cheap.
+ * - Full-text search: a stored generated tsvector (name weight A, tags B, description C) with
+ *   the 'simple' configuration (no stemming, like SQLite's unicode61 tokenizer) and a GIN index.
+ */
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Statements run in order (simple protocol, no parameters). */
+  readonly statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    statements: [
+      `CREATE TABLE skills (
+        skill_id text PRIMARY KEY,
+        base jsonb NOT NULL,
+        local jsonb,
+        local_updated_at bigint,
+        name text NOT NULL,
+        description text,
+        category text,
+        skill_type text,
+        version text,
+        tags text[] NOT NULL DEFAULT '{}',
+        tags_text text NOT NULL DEFAULT '',
+        average_rating double precision,
+        rating_count bigint,
+        install_count bigint,
+        remote_updated_at text,
+        remote_updated_ms bigint,
+        content_hash text NOT NULL,
+        fetched_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        source text NOT NULL,
+        epoch text,
+        search tsvector GENERATED ALWAYS AS (
+          setweight(to_tsvector('simple'::regconfig, name), 'A') ||
+          setweight(to_tsvector('simple'::regconfig, tags_text), 'B') ||
+          setweight(to_tsvector('simple'::regconfig, coalesce(description, '')), 'C')
+        ) STORED
+      ) WITH (fillfactor = 80)`,
+      `CREATE INDEX skills_search_idx ON skills USING gin (search)`,
+      `CREATE INDEX skills_tags_idx ON skills USING gin (tags)`,
+      `CREATE INDEX skills_category_idx ON skills (category)`,
+      `CREATE INDEX skills_type_idx ON skills (skill_type)`,
+      `CREATE INDEX skills_name_idx ON skills (name COLLATE "C", skill_id)`,
+      `CREATE INDEX skills_rating_idx ON skills (average_rating DESC NULLS LAST, skill_id)`,
+      `CREATE INDEX skills_installs_idx ON skills (install_count DESC NULLS LAST, skill_id)`,
+      `CREATE INDEX skills_updated_idx ON skills (remote_updated_ms DESC NULLS LAST, skill_id)`,
+      `CREATE INDEX skills_local_idx ON skills (skill_id) WHERE local IS NOT NULL`,
+
+      `CREATE TABLE categories (
+        name text PRIMARY KEY,
+        data jsonb NOT NULL,
+        content_hash text NOT NULL,
+        remote_updated_ms bigint,
+        fetched_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        source text NOT NULL,
+        epoch text
+      )`,
+
+      `CREATE TABLE conflicts (
+        id bigserial PRIMARY KEY,
+        skill_id text NOT NULL REFERENCES skills (skill_id) ON DELETE CASCADE,
+        type text NOT NULL,
+        severity text NOT NULL,
+        base jsonb NOT NULL,
+        local jsonb NOT NULL,
+        remote jsonb NOT NULL,
+        strategy text NOT NULL,
+        fields jsonb NOT NULL,
+        status text NOT NULL CHECK (status IN ('open', 'resolved')),
+        resolution text,
+        resolved_by text,
+        resolved_at bigint,
+        detected_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX conflicts_one_open_idx ON conflicts (skill_id) WHERE status = 'open'`,
+      `CREATE INDEX conflicts_status_idx ON conflicts (status, id)`,
+      `CREATE INDEX conflicts_skill_idx ON conflicts (skill_id)`,
+
+      `CREATE TABLE ratings (
+        id bigserial PRIMARY KEY,
+        skill_id text NOT NULL,
+        user_id text NOT NULL,
+        rating integer NOT NULL CHECK (rating BETWEEN 1 AND 5),
+        comment text,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        upload_status text NOT NULL,
+        remote_rating_id text,
+        UNIQUE (skill_id, user_id)
+      )`,
+
+      `CREATE TABLE outbox (
+        id bigserial PRIMARY KEY,
+        kind text NOT NULL,
+        chain_key text NOT NULL,
+        skill_id text,
+        rating_id bigint REFERENCES ratings (id) ON DELETE SET NULL,
+        payload jsonb NOT NULL,
+        idempotency_key text NOT NULL UNIQUE,
+        status text NOT NULL CHECK (status IN ('pending', 'in_flight', 'done', 'dead')),
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at bigint NOT NULL,
+        lease_until bigint,
+        last_error text,
+        result jsonb,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      )`,
+      `CREATE INDEX outbox_chain_idx ON outbox (chain_key, id) WHERE status <> 'done'`,
+      `CREATE INDEX outbox_status_idx ON outbox (status, id)`,
+      `CREATE INDEX outbox_rating_idx ON outbox (rating_id)`,
+
+      `CREATE TABLE sync_state (
+        id integer PRIMARY KEY CHECK (id = 1),
+        status text NOT NULL DEFAULT 'idle',
+        last_sync_at bigint,
+        last_success_at bigint,
+        last_error text,
+        consecutive_errors integer NOT NULL DEFAULT 0,
+        total_syncs integer NOT NULL DEFAULT 0,
+        successful_syncs integer NOT NULL DEFAULT 0,
+        failed_syncs integer NOT NULL DEFAULT 0,
+        auto_sync_enabled boolean NOT NULL DEFAULT true,
+        watermark text,
+        epoch text,
+        next_run_at bigint,
+        last_complete_listing_at bigint,
+        held_deletions integer NOT NULL DEFAULT 0,
+        held_deletions_at bigint,
+        held_listing_started_at bigint,
+        conflicts_detected_total integer NOT NULL DEFAULT 0,
+        conflicts_resolved_total integer NOT NULL DEFAULT 0
+      )`,
+      `INSERT INTO sync_state (id) VALUES (1)`,
+
+      `CREATE TABLE checkpoint (
+        id integer PRIMARY KEY CHECK (id = 1),
+        data jsonb NOT NULL
+      )`,
+
+      `CREATE TABLE sync_runs (
+        id bigserial PRIMARY KEY,
+        trigger text NOT NULL,
+        mode text NOT NULL,
+        status text NOT NULL,
+        started_at bigint NOT NULL,
+        finished_at bigint,
+        pages integer NOT NULL DEFAULT 0,
+        upserted integer NOT NULL DEFAULT 0,
+        unchanged integer NOT NULL DEFAULT 0,
+        deleted integer NOT NULL DEFAULT 0,
+        quarantined integer NOT NULL DEFAULT 0,
+        conflicts_detected integer NOT NULL DEFAULT 0,
+        conflicts_resolved integer NOT NULL DEFAULT 0,
+        conflicts_manual integer NOT NULL DEFAULT 0,
+        deletions_held integer NOT NULL DEFAULT 0,
+        resumed_from_checkpoint boolean NOT NULL DEFAULT false,
+        error text
+      )`,
+
+      `CREATE TABLE ws_state (
+        id integer PRIMARY KEY CHECK (id = 1),
+        connected boolean NOT NULL DEFAULT false,
+        url text,
+        state text NOT NULL DEFAULT 'idle',
+        last_connected_at bigint,
+        last_message_at bigint,
+        disconnect_reason text,
+        reconnect_attempts integer NOT NULL DEFAULT 0,
+        consecutive_failures integer NOT NULL DEFAULT 0,
+        fallback_since bigint,
+        next_attempt_at bigint,
+        enabled boolean NOT NULL DEFAULT true,
+        last_seq bigint,
+        count_applied bigint NOT NULL DEFAULT 0,
+        count_duplicate bigint NOT NULL DEFAULT 0,
+        count_stale bigint NOT NULL DEFAULT 0,
+        count_invalid bigint NOT NULL DEFAULT 0,
+        count_rate_limited bigint NOT NULL DEFAULT 0,
+        count_unknown bigint NOT NULL DEFAULT 0
+      )`,
+      `INSERT INTO ws_state (id) VALUES (1)`,
+
+      `CREATE TABLE quarantine (
+        id bigserial PRIMARY KEY,
+        kind text NOT NULL,
+        key text,
+        reason text NOT NULL,
+        payload text NOT NULL,
+        truncated boolean NOT NULL DEFAULT false,
+        run_id bigint,
+        at bigint NOT NULL
+      )`,
+
+      `CREATE TABLE config_overrides (
+        key text PRIMARY KEY,
+        value jsonb NOT NULL
+      )`,
+    ],
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+/** Advisory lock class for skillsync migrations; the object id is a hash of the schema name. */
+const MIGRATION_LOCK_CLASS = 0x5c11_5c;
+
+/** 32-bit FNV-1a of the schema name: one lock per schema, so two schemas migrate in parallel. */
+export function schemaLockId(schema: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < schema.length; i++) {
+    h ^= schema.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h | 0;
+}
+
+/** Quotes an identifier for SQL text: "a""b". */
+export function quoteIdent(name: string): string {
+  return '"' + name.replaceAll('"', '""') + '"';
+}
+
+/** The subset of postgres.js a migration needs (a transaction). */
+export interface MigrationSql {
+  unsafe(query: string, params?: never[]): PromiseLike<readonly Record<string, unknown>[]>;
+}
+
+export type MigrationOutcome =
+  { ok: true; from: number; to: number } | { ok: false; found: number; known: number };
+
+/**
+ * Runs inside the caller's transaction: takes the schema's advisory lock (released at commit),
+ * creates the schema, then applies every migration newer than the recorded version. Returns
+ * the refusal instead of throwing so the caller can roll back and raise its own error.
+ */
+export async function migrate(tx: MigrationSql, schema: string): Promise<MigrationOutcome> {
+  await tx.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, ${schemaLockId(schema)})`);
+  await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  const q = quoteIdent(schema);
+  await tx.unsafe(
+    `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version integer PRIMARY KEY, name text NOT NULL)`,
+  );
+  const rows = await tx.unsafe(`SELECT coalesce(max(version), 0)::int AS v FROM ${q}.schema_migrations`);
+  const from = Number(rows[0]?.['v'] ?? 0);
+  if (from > LATEST_SCHEMA_VERSION) return { ok: false, found: from, known: LATEST_SCHEMA_VERSION };
+  for (const m of MIGRATIONS) {
+    if (m.version <= from) continue;
+    // Unqualified names in the statements resolve through search_path, which is the schema.
+    await tx.unsafe(`SET LOCAL search_path TO ${q}`);
+    for (const statement of m.statements) await tx.unsafe(statement);
+    await tx.unsafe(
+      `INSERT INTO ${q}.schema_migrations (version, name) VALUES (${m.version}, '${m.name.replaceAll("'", "''")}')`,
+    );
+  }
+  return { ok: true, from, to: Math.max(from, LATEST_SCHEMA_VERSION) };
+}

@@ -1,0 +1,200 @@
+/**
+ * The hot write path: applying a batch of skills inside the caller's transaction.
+ *
+ * Two set-based statements per batch, whatever its size:
+ * 1. Touch: one UPDATE joins the batch's (id, hash) pairs with the table and bumps
+ *    fetched_at/expires_at (and the remote updated_at when it moved forward) of every row whose
+ *    content hash is unchanged. It carries no payloads, so re-applying an unchanged page costs
+ *    one small statement, and because none of the touched columns is indexed (the remote time
+ *    only when it moved) PostgreSQL updates the rows in place (HOT).
+ * 2. Upsert: the rest of the batch goes as one JSON document through jsonb_to_recordset into
+ *    INSERT ... ON CONFLICT DO UPDATE ... WHERE the hash differs [and, under the version guard,
+ *    the incoming remote time is not older]. RETURNING tells which rows were written; the ones
+ *    neither touched nor written were refused by the guard (stale).
+ * Rows are sent sorted by skill_id so concurrent writers lock them in the same order.
+ *
+ * The rare per-item extras (local overrides, conflicts) run after, one statement each, only
+ * for items the guard did not refuse.
+ */
+import type { Skill } from '../../remote/contract.js';
+import type { ApplyResult, ChangeSource, ConflictUpsert, SkillOverrides, SkillUpsert } from '../types.js';
+import { jsonb, type Q } from './pg-sql.js';
+import { skillColumns } from './pg-rows.js';
+
+export interface WriteOptions {
+  now: number;
+  ttlMs: number;
+  epoch: string | null;
+  source: ChangeSource;
+  guard: 'listing' | 'version';
+}
+
+export interface WriteOutcome extends Omit<ApplyResult, 'deleted'> {
+  applied: Set<string>;
+  unchanged: number;
+  unchangedIds: Set<string>;
+  /** New conflicts opened (not updates of an open one). */
+  conflictsOpened: number;
+  conflictsClosed: number;
+}
+
+/** Last occurrence of each skill id wins; sorted by id for a stable lock order. */
+function dedupe(items: readonly SkillUpsert[]): SkillUpsert[] {
+  const byId = new Map<string, SkillUpsert>();
+  for (const item of items) byId.set(item.skill.skill_id, item);
+  return [...byId.values()].sort((a, b) =>
+    a.skill.skill_id < b.skill.skill_id ? -1 : a.skill.skill_id > b.skill.skill_id ? 1 : 0,
+  );
+}
+
+export async function writeSkills(
+  tx: Q,
+  input: readonly SkillUpsert[],
+  o: WriteOptions,
+): Promise<WriteOutcome> {
+  const items = dedupe(input);
+  const out: WriteOutcome = {
+    upserted: 0,
+    unchanged: 0,
+    stale: 0,
+    conflictsRecorded: 0,
+    applied: new Set(),
+    unchangedIds: new Set(),
+    conflictsOpened: 0,
+    conflictsClosed: 0,
+  };
+  if (items.length === 0) return out;
+  const expiresAt = o.now + o.ttlMs;
+  const cols = items.map((i) => skillColumns(i.skill, i.contentHash));
+
+  const touched = await tx`
+    UPDATE skills AS s SET
+      fetched_at = ${o.now},
+      expires_at = ${expiresAt},
+      epoch = ${o.epoch},
+      remote_updated_at = CASE WHEN x.ms IS NOT NULL AND (s.remote_updated_ms IS NULL OR x.ms > s.remote_updated_ms)
+        THEN x.at ELSE s.remote_updated_at END,
+      remote_updated_ms = CASE WHEN x.ms IS NOT NULL AND (s.remote_updated_ms IS NULL OR x.ms > s.remote_updated_ms)
+        THEN x.ms ELSE s.remote_updated_ms END
+    FROM unnest(
+      ${cols.map((c) => c.skill_id)}::text[],
+      ${cols.map((c) => c.content_hash)}::text[],
+      ${cols.map((c) => c.remote_updated_at)}::text[],
+      ${cols.map((c) => c.remote_updated_ms)}::bigint[]
+    ) AS x(id, hash, at, ms)
+    WHERE s.skill_id = x.id AND s.content_hash = x.hash
+    RETURNING s.skill_id`;
+  for (const r of touched) out.unchangedIds.add(r['skill_id'] as string);
+  out.unchanged = out.unchangedIds.size;
+
+  const rest = cols.filter((c) => !out.unchangedIds.has(c.skill_id));
+  if (rest.length > 0) {
+    const versionGuard =
+      o.guard === 'version'
+        ? tx`AND (skills.remote_updated_ms IS NULL OR excluded.remote_updated_ms IS NULL
+                  OR excluded.remote_updated_ms >= skills.remote_updated_ms)`
+        : tx``;
+    const written = await tx`
+      INSERT INTO skills AS skills (skill_id, base, name, description, category, skill_type, version, tags,
+        tags_text, average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
+        content_hash, fetched_at, expires_at, source, epoch)
+      SELECT x.skill_id, x.base, x.name, x.description, x.category, x.skill_type, x.version,
+        coalesce(x.tags, '{}'), x.tags_text, x.average_rating, x.rating_count, x.install_count,
+        x.remote_updated_at, x.remote_updated_ms, x.content_hash,
+        ${o.now}, ${expiresAt}, ${o.source}, ${o.epoch}
+      FROM jsonb_to_recordset(${JSON.stringify(rest)}::text::jsonb) AS x(skill_id text, base jsonb,
+        name text, description text, category text, skill_type text, version text, tags text[],
+        tags_text text, average_rating double precision, rating_count bigint, install_count bigint,
+        remote_updated_at text, remote_updated_ms bigint, content_hash text)
+      ON CONFLICT (skill_id) DO UPDATE SET
+        base = excluded.base, name = excluded.name, description = excluded.description,
+        category = excluded.category, skill_type = excluded.skill_type, version = excluded.version,
+        tags = excluded.tags, tags_text = excluded.tags_text, average_rating = excluded.average_rating,
+        rating_count = excluded.rating_count, install_count = excluded.install_count,
+        remote_updated_at = excluded.remote_updated_at, remote_updated_ms = excluded.remote_updated_ms,
+        content_hash = excluded.content_hash, fetched_at = excluded.fetched_at,
+        expires_at = excluded.expires_at, source = excluded.source, epoch = excluded.epoch
+      WHERE skills.content_hash IS DISTINCT FROM excluded.content_hash ${versionGuard}
+      RETURNING skills.skill_id`;
+    for (const r of written) out.applied.add(r['skill_id'] as string);
+  }
+  out.upserted = out.applied.size;
+  out.stale = items.length - out.upserted - out.unchanged;
+
+  // Rows whose read columns must be recomputed from base + overrides: rewritten bases that
+  // carry overrides (the upsert wrote columns from the base alone) and rows whose overrides change.
+  const recompute = new Set<string>();
+  for (const item of items) {
+    const id = item.skill.skill_id;
+    if (!out.applied.has(id) && !out.unchangedIds.has(id)) continue;
+    if (item.local !== undefined) {
+      await tx`UPDATE skills SET local = ${item.local === null ? null : jsonb(tx, item.local)},
+        local_updated_at = ${o.now} WHERE skill_id = ${id}`;
+      recompute.add(id);
+    }
+    if (item.resolveOpenConflict) {
+      const closed = await tx`UPDATE conflicts SET status = 'resolved',
+          resolution = ${item.resolveOpenConflict.resolution}, resolved_by = ${item.resolveOpenConflict.resolvedBy},
+          resolved_at = ${o.now}, updated_at = ${o.now}
+        WHERE skill_id = ${id} AND status = 'open'`;
+      out.conflictsClosed += closed.count;
+    }
+    if (item.conflict) {
+      if (await upsertOpenConflict(tx, id, item.conflict, o.now)) out.conflictsOpened++;
+      out.conflictsRecorded++;
+    }
+  }
+  if (out.applied.size > 0) {
+    const withLocal = await tx`SELECT skill_id FROM skills
+      WHERE skill_id = ANY(${[...out.applied]}::text[]) AND local IS NOT NULL`;
+    for (const r of withLocal) recompute.add(r['skill_id'] as string);
+  }
+  await rewriteColumns(tx, [...recompute]);
+  return out;
+}
+
+/**
+ * Recomputes the read columns of the given skills from their stored base and overrides, in one
+ * statement. Used whenever the overrides change or a base is replaced under existing overrides.
+ */
+export async function rewriteColumns(tx: Q, skillIds: readonly string[]): Promise<void> {
+  if (skillIds.length === 0) return;
+  const rows = await tx`SELECT skill_id, base, local, content_hash FROM skills
+    WHERE skill_id = ANY(${[...skillIds]}::text[])`;
+  if (rows.length === 0) return;
+  const cols = rows.map((r) =>
+    skillColumns(
+      r['base'] as Skill,
+      r['content_hash'] as string,
+      (r['local'] ?? null) as SkillOverrides | null,
+    ),
+  );
+  await tx`
+    UPDATE skills AS s SET name = x.name, description = x.description, category = x.category,
+      skill_type = x.skill_type, version = x.version, tags = coalesce(x.tags, '{}'), tags_text = x.tags_text,
+      average_rating = x.average_rating, rating_count = x.rating_count, install_count = x.install_count
+    FROM jsonb_to_recordset(${JSON.stringify(cols.map(({ base: _b, ...c }) => c))}::text::jsonb) AS x(
+      skill_id text, name text, description text, category text, skill_type text, version text,
+      tags text[], tags_text text, average_rating double precision, rating_count bigint, install_count bigint)
+    WHERE s.skill_id = x.skill_id`;
+}
+
+/** Opens the skill's conflict or updates the open one in place. Returns true when it opened one. */
+export async function upsertOpenConflict(
+  tx: Q,
+  skillId: string,
+  c: ConflictUpsert,
+  now: number,
+): Promise<boolean> {
+  const rows = await tx`
+    INSERT INTO conflicts (skill_id, type, severity, base, local, remote, strategy, fields, status,
+      detected_at, updated_at)
+    VALUES (${skillId}, ${c.type}, ${c.severity}, ${jsonb(tx, c.base)}, ${jsonb(tx, c.local)},
+      ${jsonb(tx, c.remote)}, ${c.strategy}, ${jsonb(tx, c.fields)}, 'open', ${now}, ${now})
+    ON CONFLICT (skill_id) WHERE status = 'open' DO UPDATE SET
+      type = excluded.type, severity = excluded.severity, base = excluded.base, local = excluded.local,
+      remote = excluded.remote, strategy = excluded.strategy, fields = excluded.fields,
+      updated_at = excluded.updated_at
+    RETURNING (xmax = 0) AS inserted`;
+  return rows[0]?.['inserted'] === true;
+}
