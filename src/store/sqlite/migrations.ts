@@ -1,0 +1,247 @@
+/**
+ * Versioned SQLite schema. The version lives in `PRAGMA user_version` (it is part of the
+ * database header and changes inside the migration's transaction, so a crash mid-migration
+ * leaves the previous version and none of the new tables). Append migrations; never edit one
+ * that has shipped.
+ *
+ * Design notes:
+ * - skills keeps the last remote payload (`base`, full JSON text, unknown fields kept) and the
+ *   local overrides (`local`, JSON text or NULL). The indexed read columns (name, category...)
+ *   describe the EFFECTIVE skill (base with overrides on top), because that is what readers
+ *   search and sort; `remote_updated_at` and `content_hash` always describe the base.
+ * - skills_fts is a contentless FTS5 table (contentless_delete=1) keyed by skills.id: it keeps
+ *   only the index, the store writes it for changed rows only, and a trigger removes entries
+ *   when a skill row goes, so every delete path (tombstone, unseen, sweep) stays in sync.
+ * - All times are epoch ms passed in by the caller; nothing here reads the clock.
+ */
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE skills (
+  id                INTEGER PRIMARY KEY,
+  skill_id          TEXT NOT NULL UNIQUE,
+  base              TEXT NOT NULL,
+  local             TEXT,
+  name              TEXT NOT NULL,
+  category          TEXT,
+  skill_type        TEXT,
+  version           TEXT,
+  average_rating    REAL,
+  rating_count      INTEGER,
+  install_count     INTEGER,
+  remote_updated_at TEXT,
+  remote_updated_ms INTEGER,
+  content_hash      TEXT NOT NULL,
+  fetched_at        INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  source            TEXT NOT NULL,
+  epoch             TEXT,
+  written_at        INTEGER NOT NULL
+);
+CREATE INDEX skills_category ON skills (category);
+CREATE INDEX skills_name ON skills (name, skill_id);
+CREATE INDEX skills_fetched ON skills (fetched_at);
+CREATE INDEX skills_expires ON skills (expires_at);
+CREATE INDEX skills_with_local ON skills (skill_id) WHERE local IS NOT NULL;
+
+CREATE VIRTUAL TABLE skills_fts USING fts5 (
+  name, description, tags,
+  content = '', contentless_delete = 1,
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER skills_fts_delete AFTER DELETE ON skills BEGIN
+  DELETE FROM skills_fts WHERE rowid = old.id;
+END;
+
+CREATE TABLE categories (
+  name              TEXT PRIMARY KEY,
+  data              TEXT NOT NULL,
+  content_hash      TEXT NOT NULL,
+  remote_updated_at TEXT,
+  fetched_at        INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  source            TEXT NOT NULL,
+  epoch             TEXT
+);
+
+CREATE TABLE ratings (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  skill_id         TEXT NOT NULL,
+  user_id          TEXT NOT NULL,
+  rating           INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+  comment          TEXT,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  upload_status    TEXT NOT NULL CHECK (upload_status IN ('pending', 'uploaded', 'failed')),
+  remote_rating_id TEXT,
+  UNIQUE (skill_id, user_id)
+);
+
+-- AUTOINCREMENT: ids order a chain and are never reused (discard deletes rows).
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind            TEXT NOT NULL CHECK (kind IN ('rating', 'install')),
+  chain_key       TEXT NOT NULL,
+  skill_id        TEXT,
+  rating_id       INTEGER REFERENCES ratings (id) ON DELETE SET NULL,
+  payload         TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  status          TEXT NOT NULL CHECK (status IN ('pending', 'in_flight', 'done', 'dead')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_until     INTEGER,
+  last_error      TEXT,
+  result          TEXT,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX outbox_unfinished ON outbox (chain_key, id) WHERE status <> 'done';
+CREATE INDEX outbox_status ON outbox (status, id);
+CREATE INDEX outbox_rating ON outbox (rating_id);
+
+CREATE TABLE conflicts (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  skill_id    TEXT NOT NULL REFERENCES skills (skill_id) ON DELETE CASCADE,
+  type        TEXT NOT NULL CHECK (type IN ('VERSION_MISMATCH', 'CONTENT_MISMATCH', 'DEPENDENCY_CONFLICT')),
+  severity    TEXT NOT NULL CHECK (severity IN ('LOW', 'MEDIUM', 'HIGH', 'CRITICAL')),
+  base        TEXT NOT NULL,
+  local       TEXT NOT NULL,
+  remote      TEXT NOT NULL,
+  strategy    TEXT NOT NULL,
+  fields      TEXT NOT NULL,
+  status      TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+  resolution  TEXT,
+  resolved_by TEXT,
+  resolved_at INTEGER,
+  detected_at INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+-- At most one open conflict per skill.
+CREATE UNIQUE INDEX conflicts_one_open ON conflicts (skill_id) WHERE status = 'open';
+CREATE INDEX conflicts_skill ON conflicts (skill_id);
+CREATE INDEX conflicts_status ON conflicts (status, id);
+
+CREATE TABLE sync_state (
+  id                       INTEGER PRIMARY KEY CHECK (id = 1),
+  status                   TEXT NOT NULL DEFAULT 'idle',
+  last_sync_at             INTEGER,
+  last_success_at          INTEGER,
+  last_error               TEXT,
+  consecutive_errors       INTEGER NOT NULL DEFAULT 0,
+  total_syncs              INTEGER NOT NULL DEFAULT 0,
+  successful_syncs         INTEGER NOT NULL DEFAULT 0,
+  failed_syncs             INTEGER NOT NULL DEFAULT 0,
+  auto_sync_enabled        INTEGER NOT NULL DEFAULT 1,
+  watermark                TEXT,
+  epoch                    TEXT,
+  next_run_at              INTEGER,
+  last_complete_listing_at INTEGER,
+  held_deletions           INTEGER NOT NULL DEFAULT 0,
+  held_deletions_at        INTEGER,
+  held_listing_started_at  INTEGER,
+  conflicts_detected_total INTEGER NOT NULL DEFAULT 0,
+  conflicts_resolved_total INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO sync_state (id) VALUES (1);
+
+CREATE TABLE sync_runs (
+  id                     INTEGER PRIMARY KEY AUTOINCREMENT,
+  trigger                TEXT NOT NULL,
+  mode                   TEXT NOT NULL,
+  status                 TEXT NOT NULL,
+  started_at             INTEGER NOT NULL,
+  finished_at            INTEGER,
+  pages                  INTEGER NOT NULL DEFAULT 0,
+  upserted               INTEGER NOT NULL DEFAULT 0,
+  unchanged              INTEGER NOT NULL DEFAULT 0,
+  deleted                INTEGER NOT NULL DEFAULT 0,
+  quarantined            INTEGER NOT NULL DEFAULT 0,
+  conflicts_detected     INTEGER NOT NULL DEFAULT 0,
+  conflicts_resolved     INTEGER NOT NULL DEFAULT 0,
+  conflicts_manual       INTEGER NOT NULL DEFAULT 0,
+  deletions_held         INTEGER NOT NULL DEFAULT 0,
+  resumed_from_checkpoint INTEGER NOT NULL DEFAULT 0,
+  error                  TEXT
+);
+
+CREATE TABLE ws_state (
+  id                   INTEGER PRIMARY KEY CHECK (id = 1),
+  connected            INTEGER NOT NULL DEFAULT 0,
+  url                  TEXT,
+  state                TEXT NOT NULL DEFAULT 'idle',
+  last_connected_at    INTEGER,
+  last_message_at      INTEGER,
+  disconnect_reason    TEXT,
+  reconnect_attempts   INTEGER NOT NULL DEFAULT 0,
+  consecutive_failures INTEGER NOT NULL DEFAULT 0,
+  fallback_since       INTEGER,
+  next_attempt_at      INTEGER,
+  enabled              INTEGER NOT NULL DEFAULT 1,
+  last_seq             INTEGER,
+  count_applied        INTEGER NOT NULL DEFAULT 0,
+  count_duplicate      INTEGER NOT NULL DEFAULT 0,
+  count_stale          INTEGER NOT NULL DEFAULT 0,
+  count_invalid        INTEGER NOT NULL DEFAULT 0,
+  count_rate_limited   INTEGER NOT NULL DEFAULT 0,
+  count_unknown        INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO ws_state (id) VALUES (1);
+
+CREATE TABLE quarantine (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind      TEXT NOT NULL,
+  key       TEXT,
+  reason    TEXT NOT NULL,
+  payload   TEXT NOT NULL,
+  truncated INTEGER NOT NULL DEFAULT 0,
+  run_id    INTEGER,
+  at        INTEGER NOT NULL
+);
+
+CREATE TABLE config_overrides (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+CREATE TABLE checkpoint (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  data TEXT NOT NULL
+);
+`,
+  },
+];
+
+/** The newest schema version this code knows. */
+export const SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+export function readSchemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Applies the missing migrations, all in one IMMEDIATE transaction (two processes opening the
+ * same new file serialise here; the second one sees the new version and does nothing).
+ * Returns the version before and after. The caller checks "too new" first.
+ */
+export function migrate(db: Database.Database): { from: number; to: number } {
+  const run = db.transaction(() => {
+    const from = readSchemaVersion(db);
+    for (const m of MIGRATIONS) {
+      if (m.version <= from) continue;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+    return { from, to: readSchemaVersion(db) };
+  });
+  return run.immediate();
+}

@@ -1,0 +1,1841 @@
+/**
+ * SqliteStore: the embedded Store on better-sqlite3 (synchronous driver; every method runs to
+ * completion before its promise settles, so methods never interleave on this connection).
+ *
+ * Durability: WAL with synchronous=NORMAL. A killed process (SIGKILL, crash) never loses a
+ * committed transaction nor sees a half one: the WAL is replayed on the next open. Only an OS
+ * crash or power loss may roll back the last transactions, and then to a consistent state
+ * (checkpoint and data always commit together). `synchronous: 'full'` trades speed for that.
+ *
+ * Every write that must be atomic is one IMMEDIATE transaction (taking the write lock up
+ * front, so a deferred read->write upgrade cannot fail with SQLITE_BUSY mid-way).
+ */
+import Database from 'better-sqlite3';
+import { SkillsyncError } from '../../core/errors.js';
+import { catalogDigest, categoryContentHash, skillContentHash } from '../../remote/contract.js';
+import type { Category, Skill } from '../../remote/contract.js';
+import type { Store } from '../store.js';
+import type {
+  ApplyPageInput,
+  ApplyResult,
+  CategoryRecord,
+  ChangeSource,
+  ConflictRecord,
+  ConflictStrategy,
+  ConflictType,
+  ConflictUpsert,
+  EnqueueInput,
+  EventOutcome,
+  ListingCheckpoint,
+  LocalSkillState,
+  OutboxItem,
+  OutboxStatus,
+  QuarantineInput,
+  QuarantineRecord,
+  RatingRecord,
+  RunMode,
+  RunPatch,
+  RunRecord,
+  RunTrigger,
+  Severity,
+  SkillOverrides,
+  SkillPageResult,
+  SkillQuery,
+  SkillRecord,
+  SkillUpsert,
+  StoreStats,
+  SyncState,
+  WsOutcome,
+  WsState,
+} from '../types.js';
+import { OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
+import { migrate, readSchemaVersion, SCHEMA_VERSION } from './migrations.js';
+import { effectiveSkill, ftsQuery, isOlderRemote, remoteTimeMs, skillColumns } from './skill-columns.js';
+import { toStoreError } from './sqlite-errors.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+  /** How long a statement waits for another connection's lock before STORE_LOCKED. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Open read-only: every write fails with SKILLSYNC_ERR_STORE_READONLY. */
+  readonly?: boolean;
+  /** 'normal' (default, WAL-safe against process crashes) or 'full' (also against power loss). */
+  synchronous?: 'normal' | 'full';
+  /**
+   * Caps the database size in pages (PRAGMA max_page_count): writes past it fail as if the
+   * disk were full. For tests and for operators who want a hard size limit.
+   */
+  maxPageCount?: number;
+}
+
+export const DEFAULT_SQLITE_OPTIONS = Object.freeze({ busyTimeoutMs: 5000, synchronous: 'normal' as const });
+
+/** Quarantined payloads are kept up to this many characters of JSON. */
+const QUARANTINE_MAX_CHARS = 64 * 1024;
+
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  return Promise.resolve(SqliteStore.open(options));
+}
+
+// ---- row shapes ----------------------------------------------------------------------------
+
+interface ExistingRow {
+  id: number;
+  skill_id: string;
+  content_hash: string;
+  remote_updated_at: string | null;
+  local: string | null;
+}
+
+interface SkillRow {
+  id: number;
+  skill_id: string;
+  base: string;
+  local: string | null;
+  content_hash: string;
+  remote_updated_at: string | null;
+  fetched_at: number;
+  expires_at: number;
+  source: ChangeSource;
+  epoch: string | null;
+  has_conflict: number;
+}
+
+interface CategoryRow {
+  name: string;
+  data: string;
+  content_hash: string;
+  remote_updated_at: string | null;
+  fetched_at: number;
+  expires_at: number;
+  source: ChangeSource;
+  epoch: string | null;
+  skill_count: number;
+}
+
+interface ConflictRow {
+  id: number;
+  skill_id: string;
+  type: ConflictType;
+  severity: Severity;
+  base: string;
+  local: string;
+  remote: string;
+  strategy: ConflictStrategy;
+  fields: string;
+  status: 'open' | 'resolved';
+  resolution: string | null;
+  resolved_by: string | null;
+  resolved_at: number | null;
+  detected_at: number;
+  updated_at: number;
+}
+
+interface OutboxRow {
+  id: number;
+  kind: OutboxItem['kind'];
+  chain_key: string;
+  skill_id: string | null;
+  rating_id: number | null;
+  payload: string;
+  idempotency_key: string;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  last_error: string | null;
+  result: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface RatingRow {
+  id: number;
+  skill_id: string;
+  user_id: string;
+  rating: number;
+  comment: string | null;
+  created_at: number;
+  updated_at: number;
+  upload_status: RatingRecord['uploadStatus'];
+  remote_rating_id: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+const SKILL_COLS = `s.id, s.skill_id, s.base, s.local, s.content_hash, s.remote_updated_at, s.fetched_at,
+  s.expires_at, s.source, s.epoch,
+  EXISTS (SELECT 1 FROM conflicts c WHERE c.skill_id = s.skill_id AND c.status = 'open') AS has_conflict`;
+
+// Column maps for the patch-style updates: domain field -> [column, kind].
+type ColKind = 'value' | 'bool';
+const SYNC_STATE_COLUMNS: Partial<Record<keyof SyncState, [string, ColKind]>> = {
+  status: ['status', 'value'],
+  lastSyncAt: ['last_sync_at', 'value'],
+  lastSuccessAt: ['last_success_at', 'value'],
+  lastError: ['last_error', 'value'],
+  consecutiveErrors: ['consecutive_errors', 'value'],
+  totalSyncs: ['total_syncs', 'value'],
+  successfulSyncs: ['successful_syncs', 'value'],
+  failedSyncs: ['failed_syncs', 'value'],
+  autoSyncEnabled: ['auto_sync_enabled', 'bool'],
+  watermark: ['watermark', 'value'],
+  epoch: ['epoch', 'value'],
+  nextRunAt: ['next_run_at', 'value'],
+  lastCompleteListingAt: ['last_complete_listing_at', 'value'],
+  heldDeletions: ['held_deletions', 'value'],
+  heldDeletionsAt: ['held_deletions_at', 'value'],
+  conflictsDetectedTotal: ['conflicts_detected_total', 'value'],
+  conflictsResolvedTotal: ['conflicts_resolved_total', 'value'],
+  // pendingActions, skillsCached, categoriesCached are computed on read.
+};
+const RUN_COLUMNS: Record<keyof RunPatch, [string, ColKind]> = {
+  mode: ['mode', 'value'],
+  status: ['status', 'value'],
+  finishedAt: ['finished_at', 'value'],
+  pages: ['pages', 'value'],
+  upserted: ['upserted', 'value'],
+  unchanged: ['unchanged', 'value'],
+  deleted: ['deleted', 'value'],
+  quarantined: ['quarantined', 'value'],
+  conflictsDetected: ['conflicts_detected', 'value'],
+  conflictsResolved: ['conflicts_resolved', 'value'],
+  conflictsManual: ['conflicts_manual', 'value'],
+  deletionsHeld: ['deletions_held', 'value'],
+  resumedFromCheckpoint: ['resumed_from_checkpoint', 'bool'],
+  error: ['error', 'value'],
+};
+const WS_COLUMNS: Record<keyof Omit<WsState, 'counts'>, [string, ColKind]> = {
+  connected: ['connected', 'bool'],
+  url: ['url', 'value'],
+  state: ['state', 'value'],
+  lastConnectedAt: ['last_connected_at', 'value'],
+  lastMessageAt: ['last_message_at', 'value'],
+  disconnectReason: ['disconnect_reason', 'value'],
+  reconnectAttempts: ['reconnect_attempts', 'value'],
+  consecutiveFailures: ['consecutive_failures', 'value'],
+  fallbackSince: ['fallback_since', 'value'],
+  nextAttemptAt: ['next_attempt_at', 'value'],
+  enabled: ['enabled', 'bool'],
+  lastSeq: ['last_seq', 'value'],
+};
+
+function buildSet(
+  patch: Record<string, unknown>,
+  columns: Partial<Record<string, [string, ColKind]>>,
+): { sql: string; values: unknown[] } {
+  const sets: string[] = [];
+  const values: unknown[] = [];
+  for (const [key, value] of Object.entries(patch)) {
+    const col = columns[key];
+    if (col === undefined || value === undefined) continue;
+    sets.push(`${col[0]} = ?`);
+    values.push(col[1] === 'bool' ? (value ? 1 : 0) : value);
+  }
+  return { sql: sets.join(', '), values };
+}
+
+const parseJson = <T>(text: string): T => JSON.parse(text) as T;
+const parseJsonOrNull = <T>(text: string | null): T | null => (text === null ? null : parseJson<T>(text));
+
+interface ItemContext {
+  now: number;
+  expiresAt: number;
+  epoch: string | null;
+  source: ChangeSource;
+  guard: 'listing' | 'version';
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  static open(options: SqliteStoreOptions): SqliteStore {
+    let db: Database.Database | undefined;
+    try {
+      const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_SQLITE_OPTIONS.busyTimeoutMs;
+      db = new Database(options.path, {
+        readonly: options.readonly ?? false,
+        timeout: busyTimeoutMs,
+      });
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+      // Reading the header first: a file that is not a database fails here (SQLITE_NOTADB).
+      const version = readSchemaVersion(db);
+      if (version > SCHEMA_VERSION) {
+        throw new SkillsyncError(
+          'SKILLSYNC_ERR_STORE_SCHEMA_TOO_NEW',
+          `the database at ${options.path} has schema version ${version}; this skillsync knows up to ${SCHEMA_VERSION}: upgrade skillsync or use another database`,
+          { details: { version, known: SCHEMA_VERSION } },
+        );
+      }
+      if (!options.readonly) db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${(options.synchronous ?? DEFAULT_SQLITE_OPTIONS.synchronous).toUpperCase()}`);
+      db.pragma('foreign_keys = ON');
+      db.pragma('temp_store = MEMORY');
+      db.pragma('cache_size = -32000');
+      if (options.maxPageCount !== undefined)
+        db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
+      if (version < SCHEMA_VERSION) {
+        if (options.readonly) {
+          throw new SkillsyncError(
+            'SKILLSYNC_ERR_STORE_READONLY',
+            `the database at ${options.path} needs migrations but was opened read-only`,
+          );
+        }
+        migrate(db);
+      }
+      return new SqliteStore(db);
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // already failing; the original error matters
+      }
+      throw toStoreError(err, 'open');
+    }
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------
+
+  #stmt(sql: string): Database.Statement {
+    let s = this.#statements.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  #get<T>(sql: string, ...params: unknown[]): T | undefined {
+    return this.#stmt(sql).get(...params) as T | undefined;
+  }
+
+  #all<T>(sql: string, ...params: unknown[]): T[] {
+    return this.#stmt(sql).all(...params) as T[];
+  }
+
+  #run(sql: string, ...params: unknown[]): Database.RunResult {
+    return this.#stmt(sql).run(...params);
+  }
+
+  /** Runs `fn` and maps driver failures to store error codes. */
+  #do<T>(operation: string, fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(toStoreError(err, operation));
+    }
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction (rolled back when it throws). */
+  #tx<T>(operation: string, fn: () => T): Promise<T> {
+    return this.#do(operation, () => this.#db.transaction(fn).immediate());
+  }
+
+  // ---- skills: sync writes -------------------------------------------------------------
+
+  applySkillPage(input: ApplyPageInput): Promise<ApplyResult> {
+    return this.#tx('applySkillPage', () => {
+      const result: ApplyResult = { upserted: 0, unchanged: 0, stale: 0, deleted: 0, conflictsRecorded: 0 };
+      const ctx: ItemContext = {
+        now: input.now,
+        expiresAt: input.now + input.ttlMs,
+        epoch: input.epoch,
+        source: input.source,
+        guard: input.guard,
+      };
+      const existing = new Map<string, ExistingRow>();
+      if (input.items.length > 0) {
+        const rows = this.#all<ExistingRow>(
+          `SELECT id, skill_id, content_hash, remote_updated_at, local FROM skills
+           WHERE skill_id IN (SELECT value FROM json_each(?))`,
+          JSON.stringify(input.items.map((i) => i.skill.skill_id)),
+        );
+        for (const r of rows) existing.set(r.skill_id, r);
+      }
+      const touch: number[] = [];
+      for (const item of input.items) {
+        const outcome = this.#applyItem(item, existing, ctx, touch, result);
+        if (outcome === 'applied') result.upserted++;
+        else if (outcome === 'duplicate') result.unchanged++;
+        else result.stale++;
+      }
+      if (touch.length > 0) {
+        this.#run(
+          `UPDATE skills SET fetched_at = ?, expires_at = ?, epoch = ?
+           WHERE id IN (SELECT value FROM json_each(?))`,
+          ctx.now,
+          ctx.expiresAt,
+          ctx.epoch,
+          JSON.stringify(touch),
+        );
+      }
+      if (input.tombstones.length > 0) {
+        result.deleted = this.#run(
+          'DELETE FROM skills WHERE skill_id IN (SELECT value FROM json_each(?))',
+          JSON.stringify(input.tombstones),
+        ).changes;
+      }
+      this.#saveCheckpoint(input.checkpoint);
+      if (input.watermark !== undefined) {
+        this.#run('UPDATE sync_state SET watermark = ? WHERE id = 1', input.watermark);
+      }
+      return result;
+    });
+  }
+
+  applySkillEvent(
+    item: SkillUpsert,
+    options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
+  ): Promise<EventOutcome> {
+    return this.#tx('applySkillEvent', () => {
+      const existing = new Map<string, ExistingRow>();
+      const row = this.#get<ExistingRow>(
+        'SELECT id, skill_id, content_hash, remote_updated_at, local FROM skills WHERE skill_id = ?',
+        item.skill.skill_id,
+      );
+      if (row !== undefined) existing.set(row.skill_id, row);
+      const ctx: ItemContext = {
+        now: options.now,
+        expiresAt: options.now + options.ttlMs,
+        epoch: options.epoch,
+        source: options.source,
+        guard: 'version',
+      };
+      return this.#applyItem(item, existing, ctx, null, { conflictsRecorded: 0 });
+    });
+  }
+
+  /**
+   * One skill of a page or an event. `touch` collects unchanged rows whose only change is
+   * freshness, for one batched UPDATE; null touches them one by one.
+   */
+  #applyItem(
+    item: SkillUpsert,
+    existing: Map<string, ExistingRow>,
+    ctx: ItemContext,
+    touch: number[] | null,
+    counters: { conflictsRecorded: number },
+  ): EventOutcome {
+    const skill = item.skill;
+    const skillId = skill.skill_id;
+    const ex = existing.get(skillId);
+    const incomingAt = typeof skill.updated_at === 'string' ? skill.updated_at : null;
+    if (ex !== undefined && ctx.guard === 'version' && isOlderRemote(incomingAt, ex.remote_updated_at)) {
+      return 'stale';
+    }
+    const newLocalText =
+      item.local === undefined
+        ? (ex?.local ?? null)
+        : item.local === null
+          ? null
+          : JSON.stringify(item.local);
+    let outcome: EventOutcome;
+    if (ex !== undefined && ex.content_hash === item.contentHash) {
+      outcome = 'duplicate';
+      const atChanged = incomingAt !== null && incomingAt !== ex.remote_updated_at;
+      if (newLocalText !== ex.local) {
+        const base = this.#get<{ base: string }>('SELECT base FROM skills WHERE id = ?', ex.id)!.base;
+        this.#writeEffective(ex.id, parseJson<Skill>(base), newLocalText, ctx.now, ctx.source);
+      }
+      if (touch !== null && !atChanged) {
+        touch.push(ex.id);
+      } else {
+        this.#run(
+          `UPDATE skills SET fetched_at = ?, expires_at = ?, epoch = ?,
+             remote_updated_at = coalesce(?, remote_updated_at),
+             remote_updated_ms = coalesce(?, remote_updated_ms),
+             base = CASE WHEN ? IS NULL THEN base ELSE json_set(base, '$.updated_at', ?) END
+           WHERE id = ?`,
+          ctx.now,
+          ctx.expiresAt,
+          ctx.epoch,
+          incomingAt,
+          remoteTimeMs(incomingAt),
+          incomingAt,
+          incomingAt,
+          ex.id,
+        );
+      }
+      existing.set(skillId, {
+        ...ex,
+        remote_updated_at: incomingAt ?? ex.remote_updated_at,
+        local: newLocalText,
+      });
+    } else {
+      outcome = 'applied';
+      const local =
+        item.local !== undefined
+          ? item.local
+          : newLocalText === null
+            ? null
+            : parseJson<SkillOverrides>(newLocalText);
+      const cols = skillColumns(effectiveSkill(skill, local));
+      const baseText = JSON.stringify(skill);
+      const remoteMs = remoteTimeMs(incomingAt);
+      let rowId: number;
+      if (ex !== undefined) {
+        rowId = ex.id;
+        this.#run(
+          `UPDATE skills SET base = ?, local = ?, name = ?, category = ?, skill_type = ?, version = ?,
+             average_rating = ?, rating_count = ?, install_count = ?, remote_updated_at = ?,
+             remote_updated_ms = ?, content_hash = ?, fetched_at = ?, expires_at = ?, source = ?,
+             epoch = ?, written_at = ?
+           WHERE id = ?`,
+          baseText,
+          newLocalText,
+          cols.name,
+          cols.category,
+          cols.skillType,
+          cols.version,
+          cols.averageRating,
+          cols.ratingCount,
+          cols.installCount,
+          incomingAt,
+          remoteMs,
+          item.contentHash,
+          ctx.now,
+          ctx.expiresAt,
+          ctx.source,
+          ctx.epoch,
+          ctx.now,
+          rowId,
+        );
+        this.#run(
+          'INSERT OR REPLACE INTO skills_fts (rowid, name, description, tags) VALUES (?, ?, ?, ?)',
+          rowId,
+          cols.name,
+          cols.ftsDescription,
+          cols.ftsTags,
+        );
+      } else {
+        rowId = Number(
+          this.#run(
+            `INSERT INTO skills (skill_id, base, local, name, category, skill_type, version,
+               average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
+               content_hash, fetched_at, expires_at, source, epoch, written_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            skillId,
+            baseText,
+            newLocalText,
+            cols.name,
+            cols.category,
+            cols.skillType,
+            cols.version,
+            cols.averageRating,
+            cols.ratingCount,
+            cols.installCount,
+            incomingAt,
+            remoteMs,
+            item.contentHash,
+            ctx.now,
+            ctx.expiresAt,
+            ctx.source,
+            ctx.epoch,
+            ctx.now,
+          ).lastInsertRowid,
+        );
+        this.#run(
+          'INSERT INTO skills_fts (rowid, name, description, tags) VALUES (?, ?, ?, ?)',
+          rowId,
+          cols.name,
+          cols.ftsDescription,
+          cols.ftsTags,
+        );
+      }
+      existing.set(skillId, {
+        id: rowId,
+        skill_id: skillId,
+        content_hash: item.contentHash,
+        remote_updated_at: incomingAt,
+        local: newLocalText,
+      });
+    }
+    if (item.resolveOpenConflict !== undefined) {
+      this.#closeOpenConflict(
+        skillId,
+        item.resolveOpenConflict.resolution,
+        item.resolveOpenConflict.resolvedBy,
+        ctx.now,
+      );
+    }
+    if (item.conflict !== undefined) {
+      this.#recordConflict(skillId, item.conflict, ctx.now);
+      counters.conflictsRecorded++;
+    }
+    return outcome;
+  }
+
+  /** Rewrites a skill's local overrides and the effective read columns + FTS entry. */
+  #writeEffective(
+    rowId: number,
+    base: Skill,
+    localText: string | null,
+    now: number,
+    source: ChangeSource,
+  ): void {
+    const cols = skillColumns(effectiveSkill(base, parseJsonOrNull<SkillOverrides>(localText)));
+    this.#run(
+      `UPDATE skills SET local = ?, name = ?, category = ?, skill_type = ?, version = ?,
+         average_rating = ?, rating_count = ?, install_count = ?, source = ?, written_at = ?
+       WHERE id = ?`,
+      localText,
+      cols.name,
+      cols.category,
+      cols.skillType,
+      cols.version,
+      cols.averageRating,
+      cols.ratingCount,
+      cols.installCount,
+      source,
+      now,
+      rowId,
+    );
+    this.#run(
+      'INSERT OR REPLACE INTO skills_fts (rowid, name, description, tags) VALUES (?, ?, ?, ?)',
+      rowId,
+      cols.name,
+      cols.ftsDescription,
+      cols.ftsTags,
+    );
+  }
+
+  /** Opens the skill's conflict or updates the open one in place. */
+  #recordConflict(skillId: string, c: ConflictUpsert, now: number): void {
+    const open = this.#get<{ id: number }>(
+      "SELECT id FROM conflicts WHERE skill_id = ? AND status = 'open'",
+      skillId,
+    );
+    const values = [
+      c.type,
+      c.severity,
+      JSON.stringify(c.base),
+      JSON.stringify(c.local),
+      JSON.stringify(c.remote),
+      c.strategy,
+      JSON.stringify(c.fields),
+    ];
+    if (open !== undefined) {
+      this.#run(
+        `UPDATE conflicts SET type = ?, severity = ?, base = ?, local = ?, remote = ?, strategy = ?,
+           fields = ?, updated_at = ? WHERE id = ?`,
+        ...values,
+        now,
+        open.id,
+      );
+    } else {
+      this.#run(
+        `INSERT INTO conflicts (skill_id, type, severity, base, local, remote, strategy, fields,
+           status, detected_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
+        skillId,
+        ...values,
+        now,
+        now,
+      );
+      this.#run('UPDATE sync_state SET conflicts_detected_total = conflicts_detected_total + 1 WHERE id = 1');
+    }
+  }
+
+  #closeOpenConflict(skillId: string, resolution: string, resolvedBy: string, now: number): void {
+    const changes = this.#run(
+      `UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_by = ?, resolved_at = ?,
+         updated_at = ? WHERE skill_id = ? AND status = 'open'`,
+      resolution,
+      resolvedBy,
+      now,
+      now,
+      skillId,
+    ).changes;
+    if (changes > 0) {
+      this.#run(
+        'UPDATE sync_state SET conflicts_resolved_total = conflicts_resolved_total + ? WHERE id = 1',
+        changes,
+      );
+    }
+  }
+
+  deleteSkill(skillId: string, _options: { now: number }): Promise<boolean> {
+    return this.#tx(
+      'deleteSkill',
+      () => this.#run('DELETE FROM skills WHERE skill_id = ?', skillId).changes > 0,
+    );
+  }
+
+  applyRatingAggregates(
+    skillId: string,
+    aggregates: { averageRating?: number; ratingCount?: number },
+    options: { now: number; remoteAt?: string },
+  ): Promise<EventOutcome | 'missing'> {
+    return this.#tx('applyRatingAggregates', () => this.#mergeAggregates(skillId, aggregates, options));
+  }
+
+  #mergeAggregates(
+    skillId: string,
+    aggregates: { averageRating?: number | undefined; ratingCount?: number | undefined },
+    options: { now: number; remoteAt?: string | undefined },
+  ): EventOutcome | 'missing' {
+    const row = this.#get<{
+      id: number;
+      base: string;
+      local: string | null;
+      remote_updated_at: string | null;
+    }>('SELECT id, base, local, remote_updated_at FROM skills WHERE skill_id = ?', skillId);
+    if (row === undefined) return 'missing';
+    if (options.remoteAt !== undefined && isOlderRemote(options.remoteAt, row.remote_updated_at))
+      return 'stale';
+    const base = parseJson<Skill>(row.base);
+    const next: Skill = { ...base };
+    if (aggregates.averageRating !== undefined) next.average_rating = aggregates.averageRating;
+    if (aggregates.ratingCount !== undefined) next.rating_count = aggregates.ratingCount;
+    const sameValues = next.average_rating === base.average_rating && next.rating_count === base.rating_count;
+    const remoteAt = options.remoteAt ?? null;
+    if (remoteAt !== null) next.updated_at = remoteAt;
+    if (sameValues) {
+      if (remoteAt !== null && remoteAt !== row.remote_updated_at) {
+        this.#run(
+          'UPDATE skills SET base = ?, remote_updated_at = ?, remote_updated_ms = ? WHERE id = ?',
+          JSON.stringify(next),
+          remoteAt,
+          remoteTimeMs(remoteAt),
+          row.id,
+        );
+      }
+      return 'duplicate';
+    }
+    const cols = skillColumns(effectiveSkill(next, parseJsonOrNull<SkillOverrides>(row.local)));
+    this.#run(
+      `UPDATE skills SET base = ?, content_hash = ?, average_rating = ?, rating_count = ?,
+         remote_updated_at = coalesce(?, remote_updated_at), remote_updated_ms = coalesce(?, remote_updated_ms),
+         written_at = ?
+       WHERE id = ?`,
+      JSON.stringify(next),
+      skillContentHash(next),
+      cols.averageRating,
+      cols.ratingCount,
+      remoteAt,
+      remoteTimeMs(remoteAt),
+      options.now,
+      row.id,
+    );
+    return 'applied';
+  }
+
+  getLocalStates(skillIds: readonly string[]): Promise<Map<string, LocalSkillState>> {
+    return this.#do('getLocalStates', () => {
+      const out = new Map<string, LocalSkillState>();
+      if (skillIds.length === 0) return out;
+      const rows = this.#all<{ skill_id: string; base: string; local: string; content_hash: string }>(
+        `SELECT skill_id, base, local, content_hash FROM skills
+         WHERE local IS NOT NULL AND skill_id IN (SELECT value FROM json_each(?))`,
+        JSON.stringify(skillIds),
+      );
+      for (const r of rows) {
+        out.set(r.skill_id, {
+          skillId: r.skill_id,
+          base: parseJson<Skill>(r.base),
+          local: parseJson<SkillOverrides>(r.local),
+          contentHash: r.content_hash,
+        });
+      }
+      return out;
+    });
+  }
+
+  // ---- deletions after a complete listing ----------------------------------------------
+
+  countUnseenSkills(listingStartedAt: number): Promise<number> {
+    return this.#do(
+      'countUnseenSkills',
+      () =>
+        this.#get<{ n: number }>('SELECT count(*) AS n FROM skills WHERE fetched_at < ?', listingStartedAt)!
+          .n,
+    );
+  }
+
+  deleteUnseenSkills(listingStartedAt: number, _now: number): Promise<number> {
+    return this.#tx('deleteUnseenSkills', () => {
+      const deleted = this.#run('DELETE FROM skills WHERE fetched_at < ?', listingStartedAt).changes;
+      this.#markListingComplete(listingStartedAt);
+      return deleted;
+    });
+  }
+
+  #markListingComplete(listingStartedAt: number): void {
+    this.#run(
+      `UPDATE sync_state SET
+         last_complete_listing_at = max(coalesce(last_complete_listing_at, ?), ?),
+         held_deletions = 0, held_deletions_at = NULL, held_listing_started_at = NULL
+       WHERE id = 1`,
+      listingStartedAt,
+      listingStartedAt,
+    );
+  }
+
+  holdDeletions(listingStartedAt: number, count: number, now: number): Promise<void> {
+    return this.#tx('holdDeletions', () => {
+      this.#run(
+        `UPDATE sync_state SET held_deletions = ?, held_deletions_at = ?, held_listing_started_at = ?
+         WHERE id = 1`,
+        count,
+        now,
+        listingStartedAt,
+      );
+    });
+  }
+
+  confirmHeldDeletions(_now: number): Promise<number> {
+    return this.#tx('confirmHeldDeletions', () => {
+      const held = this.#get<{ at: number | null }>(
+        'SELECT held_listing_started_at AS at FROM sync_state WHERE id = 1',
+      )!.at;
+      if (held === null) {
+        throw new SkillsyncError('SKILLSYNC_ERR_SYNC_NOTHING_HELD', 'there are no held deletions to confirm');
+      }
+      const deleted = this.#run('DELETE FROM skills WHERE fetched_at < ?', held).changes;
+      this.#markListingComplete(held);
+      return deleted;
+    });
+  }
+
+  sweepExpired(now: number): Promise<{ skills: number; categories: number }> {
+    return this.#tx('sweepExpired', () => {
+      const listing = this.#get<{ at: number | null }>(
+        'SELECT last_complete_listing_at AS at FROM sync_state WHERE id = 1',
+      )!.at;
+      if (listing === null) return { skills: 0, categories: 0 };
+      // Expired at `now`, already expired when that listing started, and not seen by it.
+      const where = 'expires_at <= ? AND expires_at <= ? AND fetched_at < ?';
+      const skills = this.#run(`DELETE FROM skills WHERE ${where}`, now, listing, listing).changes;
+      const categories = this.#run(`DELETE FROM categories WHERE ${where}`, now, listing, listing).changes;
+      return { skills, categories };
+    });
+  }
+
+  // ---- categories ----------------------------------------------------------------------
+
+  replaceCategories(
+    categories: Category[],
+    options: {
+      now: number;
+      ttlMs: number;
+      epoch: string | null;
+      source: ChangeSource;
+      deleteMissing: boolean;
+    },
+  ): Promise<{ upserted: number; unchanged: number; deleted: number }> {
+    return this.#tx('replaceCategories', () => {
+      const known = new Map(
+        this.#all<{ name: string; content_hash: string }>('SELECT name, content_hash FROM categories').map(
+          (r) => [r.name, r.content_hash],
+        ),
+      );
+      let upserted = 0;
+      let unchanged = 0;
+      for (const c of categories) {
+        const hash = categoryContentHash(c);
+        if (known.get(c.name) === hash) {
+          this.#touchCategory(c, options);
+          unchanged++;
+        } else {
+          this.#writeCategory(c, hash, options);
+          upserted++;
+        }
+        known.set(c.name, hash);
+      }
+      let deleted = 0;
+      if (options.deleteMissing) {
+        deleted = this.#run(
+          'DELETE FROM categories WHERE name NOT IN (SELECT value FROM json_each(?))',
+          JSON.stringify(categories.map((c) => c.name)),
+        ).changes;
+      }
+      return { upserted, unchanged, deleted };
+    });
+  }
+
+  #touchCategory(c: Category, o: { now: number; ttlMs: number; epoch: string | null }): void {
+    const at = typeof c.updated_at === 'string' ? c.updated_at : null;
+    this.#run(
+      `UPDATE categories SET fetched_at = ?, expires_at = ?, epoch = ?,
+         remote_updated_at = coalesce(?, remote_updated_at) WHERE name = ?`,
+      o.now,
+      o.now + o.ttlMs,
+      o.epoch,
+      at,
+      c.name,
+    );
+  }
+
+  #writeCategory(
+    c: Category,
+    hash: string,
+    o: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
+  ): void {
+    this.#run(
+      `INSERT INTO categories (name, data, content_hash, remote_updated_at, fetched_at, expires_at, source, epoch)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET data = excluded.data, content_hash = excluded.content_hash,
+         remote_updated_at = excluded.remote_updated_at, fetched_at = excluded.fetched_at,
+         expires_at = excluded.expires_at, source = excluded.source, epoch = excluded.epoch`,
+      c.name,
+      JSON.stringify(c),
+      hash,
+      typeof c.updated_at === 'string' ? c.updated_at : null,
+      o.now,
+      o.now + o.ttlMs,
+      o.source,
+      o.epoch,
+    );
+  }
+
+  upsertCategory(
+    category: Category,
+    options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
+  ): Promise<EventOutcome> {
+    return this.#tx('upsertCategory', () => {
+      const row = this.#get<{ content_hash: string; remote_updated_at: string | null }>(
+        'SELECT content_hash, remote_updated_at FROM categories WHERE name = ?',
+        category.name,
+      );
+      if (row !== undefined && isOlderRemote(category.updated_at, row.remote_updated_at)) return 'stale';
+      const hash = categoryContentHash(category);
+      if (row !== undefined && row.content_hash === hash) {
+        this.#touchCategory(category, options);
+        return 'duplicate';
+      }
+      this.#writeCategory(category, hash, options);
+      return 'applied';
+    });
+  }
+
+  deleteCategory(name: string): Promise<boolean> {
+    return this.#tx(
+      'deleteCategory',
+      () => this.#run('DELETE FROM categories WHERE name = ?', name).changes > 0,
+    );
+  }
+
+  listCategories(now: number): Promise<CategoryRecord[]> {
+    return this.#do('listCategories', () =>
+      this.#all<CategoryRow>(
+        `SELECT c.*, (SELECT count(*) FROM skills s WHERE s.category = c.name) AS skill_count
+         FROM categories c ORDER BY c.name`,
+      ).map((r) => ({
+        name: r.name,
+        data: parseJson<Category>(r.data),
+        contentHash: r.content_hash,
+        skillCount: r.skill_count,
+        fetchedAt: r.fetched_at,
+        expiresAt: r.expires_at,
+        stale: r.expires_at <= now,
+        source: r.source,
+        epoch: r.epoch,
+      })),
+    );
+  }
+
+  // ---- reads ---------------------------------------------------------------------------
+
+  #toSkillRecord(r: SkillRow, now: number): SkillRecord {
+    const base = parseJson<Skill>(r.base);
+    const local = parseJsonOrNull<SkillOverrides>(r.local);
+    return {
+      skillId: r.skill_id,
+      base,
+      local,
+      effective: effectiveSkill(base, local),
+      contentHash: r.content_hash,
+      remoteUpdatedAt: r.remote_updated_at,
+      hasOpenConflict: r.has_conflict === 1,
+      fetchedAt: r.fetched_at,
+      expiresAt: r.expires_at,
+      stale: r.expires_at <= now,
+      source: r.source,
+      epoch: r.epoch,
+    };
+  }
+
+  getSkill(skillId: string, now: number): Promise<SkillRecord | null> {
+    return this.#do('getSkill', () => {
+      const r = this.#get<SkillRow>(`SELECT ${SKILL_COLS} FROM skills s WHERE s.skill_id = ?`, skillId);
+      return r === undefined ? null : this.#toSkillRecord(r, now);
+    });
+  }
+
+  searchSkills(query: SkillQuery): Promise<SkillPageResult> {
+    return this.#do('searchSkills', () => {
+      const match = ftsQuery(query.text, query.tag);
+      const where: string[] = [];
+      const params: unknown[] = [];
+      let from = 'skills s';
+      if (match !== null) {
+        from = 'skills_fts JOIN skills s ON s.id = skills_fts.rowid';
+        where.push('skills_fts MATCH ?');
+        params.push(match);
+      }
+      if (query.category !== undefined) {
+        where.push('s.category = ?');
+        params.push(query.category);
+      }
+      if (query.skillType !== undefined) {
+        where.push('s.skill_type = ?');
+        params.push(query.skillType);
+      }
+      if (query.tag !== undefined) {
+        // Exact tag (case-insensitive) on the effective tags: the overrides' when they set tags.
+        where.push(`EXISTS (SELECT 1 FROM json_each(
+            CASE WHEN json_type(s.local, '$.tags') IS NOT NULL THEN s.local ELSE s.base END, '$.tags') j
+          WHERE j.type = 'text' AND lower(j.value) = lower(?))`);
+        params.push(query.tag);
+      }
+      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      let order: string;
+      switch (query.sort) {
+        case 'rating':
+          order = 's.average_rating DESC NULLS LAST, s.rating_count DESC NULLS LAST, s.skill_id';
+          break;
+        case 'installs':
+          order = 's.install_count DESC NULLS LAST, s.skill_id';
+          break;
+        case 'updated':
+          order = 's.remote_updated_ms DESC NULLS LAST, s.skill_id';
+          break;
+        case 'name':
+          order = 's.name, s.skill_id';
+          break;
+        default:
+          order = match !== null ? 'skills_fts.rank, s.skill_id' : 's.name, s.skill_id';
+      }
+      const pageSize = Math.max(1, Math.floor(query.pageSize));
+      const offset = Math.max(0, Math.floor(query.page) - 1) * pageSize;
+      const total = this.#get<{ n: number }>(`SELECT count(*) AS n FROM ${from} ${whereSql}`, ...params)!.n;
+      const items =
+        total <= offset
+          ? []
+          : this.#all<SkillRow>(
+              `SELECT ${SKILL_COLS} FROM ${from} ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+              ...params,
+              pageSize,
+              offset,
+            ).map((r) => this.#toSkillRecord(r, query.now));
+      return { items, total };
+    });
+  }
+
+  digest(): Promise<string> {
+    return this.#do('digest', () => {
+      const skills = this.#stmt('SELECT skill_id, content_hash FROM skills').raw().all() as [
+        string,
+        string,
+      ][];
+      const categories = this.#stmt('SELECT name, content_hash FROM categories').raw().all() as [
+        string,
+        string,
+      ][];
+      return catalogDigest(skills, categories);
+    });
+  }
+
+  stats(now: number): Promise<StoreStats> {
+    return this.#do('stats', () => {
+      const one = (sql: string, ...p: unknown[]): number => this.#get<{ n: number }>(sql, ...p)!.n;
+      const outbox = Object.fromEntries(OUTBOX_STATUSES.map((s) => [s, 0])) as Record<OutboxStatus, number>;
+      for (const r of this.#all<{ status: OutboxStatus; n: number }>(
+        'SELECT status, count(*) AS n FROM outbox GROUP BY status',
+      )) {
+        outbox[r.status] = r.n;
+      }
+      return {
+        skills: one('SELECT count(*) AS n FROM skills'),
+        staleSkills: one('SELECT count(*) AS n FROM skills WHERE expires_at <= ?', now),
+        categories: one('SELECT count(*) AS n FROM categories'),
+        localOverrides: one('SELECT count(*) AS n FROM skills WHERE local IS NOT NULL'),
+        openConflicts: one("SELECT count(*) AS n FROM conflicts WHERE status = 'open'"),
+        outbox,
+        quarantined: one('SELECT count(*) AS n FROM quarantine'),
+        oldestFetchedAt: this.#get<{ n: number | null }>('SELECT min(fetched_at) AS n FROM skills')!.n,
+      };
+    });
+  }
+
+  // ---- local overrides -----------------------------------------------------------------
+
+  setLocalOverrides(skillId: string, overrides: SkillOverrides, now: number): Promise<boolean> {
+    return this.#tx('setLocalOverrides', () =>
+      this.#setLocal(skillId, JSON.stringify(overrides), now, 'local'),
+    );
+  }
+
+  clearLocalOverrides(skillId: string, now: number): Promise<boolean> {
+    return this.#tx('clearLocalOverrides', () => this.#setLocal(skillId, null, now, 'local'));
+  }
+
+  #setLocal(skillId: string, localText: string | null, now: number, source: ChangeSource): boolean {
+    const row = this.#get<{ id: number; base: string }>(
+      'SELECT id, base FROM skills WHERE skill_id = ?',
+      skillId,
+    );
+    if (row === undefined) return false;
+    this.#writeEffective(row.id, parseJson<Skill>(row.base), localText, now, source);
+    return true;
+  }
+
+  // ---- conflicts -----------------------------------------------------------------------
+
+  #toConflict(r: ConflictRow): ConflictRecord {
+    return {
+      id: r.id,
+      skillId: r.skill_id,
+      type: r.type,
+      severity: r.severity,
+      base: parseJson<Skill>(r.base),
+      local: parseJson<SkillOverrides>(r.local),
+      remote: parseJson<Skill>(r.remote),
+      strategy: r.strategy,
+      fields: parseJson<string[]>(r.fields),
+      status: r.status,
+      resolution: r.resolution,
+      resolvedBy: r.resolved_by,
+      resolvedAt: r.resolved_at,
+      detectedAt: r.detected_at,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  listConflicts(filter: {
+    status?: 'open' | 'resolved';
+    severity?: Severity;
+    type?: ConflictType;
+    limit: number;
+    offset: number;
+  }): Promise<{ items: ConflictRecord[]; total: number }> {
+    return this.#do('listConflicts', () => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.status !== undefined) {
+        where.push('status = ?');
+        params.push(filter.status);
+      }
+      if (filter.severity !== undefined) {
+        where.push('severity = ?');
+        params.push(filter.severity);
+      }
+      if (filter.type !== undefined) {
+        where.push('type = ?');
+        params.push(filter.type);
+      }
+      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      const total = this.#get<{ n: number }>(`SELECT count(*) AS n FROM conflicts ${w}`, ...params)!.n;
+      const items = this.#all<ConflictRow>(
+        `SELECT * FROM conflicts ${w} ORDER BY id DESC LIMIT ? OFFSET ?`,
+        ...params,
+        filter.limit,
+        filter.offset,
+      ).map((r) => this.#toConflict(r));
+      return { items, total };
+    });
+  }
+
+  getConflict(id: number): Promise<ConflictRecord | null> {
+    return this.#do('getConflict', () => {
+      const r = this.#get<ConflictRow>('SELECT * FROM conflicts WHERE id = ?', id);
+      return r === undefined ? null : this.#toConflict(r);
+    });
+  }
+
+  #resolveOne(
+    id: number,
+    local: SkillOverrides | null,
+    resolution: string,
+    meta: { resolvedBy: string; now: number },
+  ): ConflictRecord {
+    const row = this.#get<ConflictRow>('SELECT * FROM conflicts WHERE id = ?', id);
+    if (row === undefined) {
+      throw new SkillsyncError('SKILLSYNC_ERR_CONFLICT_NOT_FOUND', `no conflict has id ${id}`, {
+        details: { id },
+      });
+    }
+    if (row.status !== 'open') {
+      throw new SkillsyncError('SKILLSYNC_ERR_CONFLICT_RESOLVED', `conflict ${id} is already resolved`, {
+        details: { id },
+      });
+    }
+    this.#setLocal(row.skill_id, local === null ? null : JSON.stringify(local), meta.now, 'resolve');
+    this.#run(
+      `UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_by = ?, resolved_at = ?, updated_at = ?
+       WHERE id = ?`,
+      resolution,
+      meta.resolvedBy,
+      meta.now,
+      meta.now,
+      id,
+    );
+    this.#run('UPDATE sync_state SET conflicts_resolved_total = conflicts_resolved_total + 1 WHERE id = 1');
+    return this.#toConflict(this.#get<ConflictRow>('SELECT * FROM conflicts WHERE id = ?', id)!);
+  }
+
+  resolveConflict(
+    id: number,
+    resolution: {
+      local: SkillOverrides | null;
+      resolution: ConflictStrategy | 'explicit';
+      resolvedBy: string;
+      now: number;
+    },
+  ): Promise<ConflictRecord> {
+    return this.#tx('resolveConflict', () =>
+      this.#resolveOne(id, resolution.local, resolution.resolution, resolution),
+    );
+  }
+
+  resolveConflicts(
+    items: { id: number; local: SkillOverrides | null; resolution: ConflictStrategy | 'explicit' }[],
+    meta: { resolvedBy: string; now: number },
+  ): Promise<ConflictRecord[]> {
+    return this.#tx('resolveConflicts', () =>
+      items.map((i) => this.#resolveOne(i.id, i.local, i.resolution, meta)),
+    );
+  }
+
+  // ---- ratings, installs and the outbox --------------------------------------------------
+
+  #toRating(r: RatingRow): RatingRecord {
+    return {
+      id: r.id,
+      skillId: r.skill_id,
+      userId: r.user_id,
+      rating: r.rating,
+      comment: r.comment,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      uploadStatus: r.upload_status,
+      remoteRatingId: r.remote_rating_id,
+    };
+  }
+
+  #toOutbox(r: OutboxRow): OutboxItem {
+    return {
+      id: r.id,
+      kind: r.kind,
+      chainKey: r.chain_key,
+      payload: parseJson<Record<string, unknown>>(r.payload),
+      idempotencyKey: r.idempotency_key,
+      status: r.status,
+      attempts: r.attempts,
+      nextAttemptAt: r.next_attempt_at,
+      lastError: r.last_error,
+      result: parseJsonOrNull<Record<string, unknown>>(r.result),
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  #requireSkill(skillId: string): void {
+    if (this.#get('SELECT 1 AS x FROM skills WHERE skill_id = ?', skillId) === undefined) {
+      throw new SkillsyncError(
+        'SKILLSYNC_ERR_ACTION_UNKNOWN_SKILL',
+        `skill ${skillId} is not in the catalog`,
+        {
+          details: { skillId },
+        },
+      );
+    }
+  }
+
+  /** Inserts an outbox item; an existing idempotency key returns the item already queued. */
+  #enqueue(input: EnqueueInput, skillId: string | null, ratingId: number | null): OutboxRow {
+    const same = this.#get<OutboxRow>('SELECT * FROM outbox WHERE idempotency_key = ?', input.idempotencyKey);
+    if (same !== undefined) return same;
+    const id = this.#run(
+      `INSERT INTO outbox (kind, chain_key, skill_id, rating_id, payload, idempotency_key, status, attempts,
+         next_attempt_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+      input.kind,
+      input.chainKey,
+      skillId,
+      ratingId,
+      JSON.stringify(input.payload),
+      input.idempotencyKey,
+      input.now,
+      input.now,
+      input.now,
+    ).lastInsertRowid;
+    return this.#get<OutboxRow>('SELECT * FROM outbox WHERE id = ?', id)!;
+  }
+
+  recordRating(
+    input: { skillId: string; userId: string; rating: number; comment: string | null },
+    outbox: EnqueueInput,
+  ): Promise<{ rating: RatingRecord; outbox: OutboxItem }> {
+    return this.#tx('recordRating', () => {
+      if (!Number.isInteger(input.rating) || input.rating < 1 || input.rating > 5) {
+        throw new SkillsyncError('SKILLSYNC_ERR_ACTION_INVALID', 'a rating is an integer from 1 to 5', {
+          details: { rating: input.rating },
+        });
+      }
+      this.#requireSkill(input.skillId);
+      const rating = this.#get<RatingRow>(
+        `INSERT INTO ratings (skill_id, user_id, rating, comment, created_at, updated_at, upload_status)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending')
+         ON CONFLICT (skill_id, user_id) DO UPDATE SET rating = excluded.rating, comment = excluded.comment,
+           updated_at = excluded.updated_at, upload_status = 'pending'
+         RETURNING *`,
+        input.skillId,
+        input.userId,
+        input.rating,
+        input.comment,
+        outbox.now,
+        outbox.now,
+      )!;
+      const item = this.#enqueue(outbox, input.skillId, rating.id);
+      return { rating: this.#toRating(rating), outbox: this.#toOutbox(item) };
+    });
+  }
+
+  getRating(skillId: string, userId: string): Promise<RatingRecord | null> {
+    return this.#do('getRating', () => {
+      const r = this.#get<RatingRow>(
+        'SELECT * FROM ratings WHERE skill_id = ? AND user_id = ?',
+        skillId,
+        userId,
+      );
+      return r === undefined ? null : this.#toRating(r);
+    });
+  }
+
+  listRatings(skillId: string): Promise<RatingRecord[]> {
+    return this.#do('listRatings', () =>
+      this.#all<RatingRow>('SELECT * FROM ratings WHERE skill_id = ? ORDER BY id', skillId).map((r) =>
+        this.#toRating(r),
+      ),
+    );
+  }
+
+  enqueue(input: EnqueueInput & { skillId?: string }): Promise<OutboxItem> {
+    return this.#tx('enqueue', () => {
+      if (input.skillId !== undefined) this.#requireSkill(input.skillId);
+      const payloadSkill = input.payload['skill_id'];
+      const skillId = input.skillId ?? (typeof payloadSkill === 'string' ? payloadSkill : null);
+      return this.#toOutbox(this.#enqueue(input, skillId, null));
+    });
+  }
+
+  /** Pending chain heads: no older unfinished (pending, in flight or dead) item in their chain. */
+  static readonly #HEAD = `o.status = 'pending' AND NOT EXISTS (
+      SELECT 1 FROM outbox p WHERE p.chain_key = o.chain_key AND p.status <> 'done' AND p.id < o.id)`;
+
+  claimDueOutbox(options: { now: number; limit: number; leaseUntil: number }): Promise<OutboxItem[]> {
+    return this.#tx('claimDueOutbox', () => {
+      const ids = this.#all<{ id: number }>(
+        `SELECT o.id FROM outbox o WHERE ${SqliteStore.#HEAD} AND o.next_attempt_at <= ?
+         ORDER BY o.next_attempt_at, o.id LIMIT ?`,
+        options.now,
+        Math.max(0, Math.floor(options.limit)),
+      );
+      return ids.map(({ id }) =>
+        this.#toOutbox(
+          this.#get<OutboxRow>(
+            `UPDATE outbox SET status = 'in_flight', attempts = attempts + 1, lease_until = ?, updated_at = ?
+             WHERE id = ? RETURNING *`,
+            options.leaseUntil,
+            options.now,
+            id,
+          )!,
+        ),
+      );
+    });
+  }
+
+  #outboxRow(id: number): OutboxRow {
+    const row = this.#get<OutboxRow>('SELECT * FROM outbox WHERE id = ?', id);
+    if (row === undefined) {
+      throw new SkillsyncError('SKILLSYNC_ERR_OUTBOX_NOT_FOUND', `no outbox item has id ${id}`, {
+        details: { id },
+      });
+    }
+    return row;
+  }
+
+  #requireStatus(row: OutboxRow, allowed: readonly OutboxStatus[], operation: string): void {
+    if (!allowed.includes(row.status)) {
+      throw new SkillsyncError(
+        'SKILLSYNC_ERR_OUTBOX_STATE',
+        `outbox item ${row.id} is ${row.status}; ${operation} needs ${allowed.join(' or ')}`,
+        { details: { id: row.id, status: row.status } },
+      );
+    }
+  }
+
+  completeOutbox(id: number, result: Record<string, unknown>, now: number): Promise<void> {
+    return this.#tx('completeOutbox', () => {
+      const row = this.#outboxRow(id);
+      if (row.status === 'done') return;
+      this.#requireStatus(row, ['in_flight', 'pending'], 'complete');
+      this.#run(
+        `UPDATE outbox SET status = 'done', result = ?, lease_until = NULL, updated_at = ? WHERE id = ?`,
+        JSON.stringify(result),
+        now,
+        id,
+      );
+      if (row.rating_id !== null) {
+        const remoteId = result['rating_id'];
+        const newer = this.#get(
+          "SELECT 1 AS x FROM outbox WHERE chain_key = ? AND id > ? AND status <> 'done'",
+          row.chain_key,
+          id,
+        );
+        this.#run(
+          `UPDATE ratings SET remote_rating_id = coalesce(?, remote_rating_id),
+             upload_status = CASE WHEN ? THEN upload_status ELSE 'uploaded' END
+           WHERE id = ?`,
+          typeof remoteId === 'string' || typeof remoteId === 'number' ? String(remoteId) : null,
+          newer === undefined ? 0 : 1,
+          row.rating_id,
+        );
+      }
+      const avg = result['average_rating'];
+      const count = result['rating_count'];
+      if (row.skill_id !== null && (typeof avg === 'number' || typeof count === 'number')) {
+        this.#mergeAggregates(
+          row.skill_id,
+          {
+            averageRating: typeof avg === 'number' ? avg : undefined,
+            ratingCount: typeof count === 'number' ? count : undefined,
+          },
+          { now },
+        );
+      }
+    });
+  }
+
+  failOutbox(id: number, failure: { error: string; nextAttemptAt: number; now: number }): Promise<void> {
+    return this.#tx('failOutbox', () => {
+      this.#requireStatus(this.#outboxRow(id), ['in_flight', 'pending'], 'fail');
+      this.#run(
+        `UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_until = NULL, updated_at = ?
+         WHERE id = ?`,
+        failure.nextAttemptAt,
+        failure.error,
+        failure.now,
+        id,
+      );
+    });
+  }
+
+  deadLetterOutbox(id: number, failure: { error: string; now: number }): Promise<void> {
+    return this.#tx('deadLetterOutbox', () => {
+      const row = this.#outboxRow(id);
+      this.#requireStatus(row, ['in_flight', 'pending'], 'dead-letter');
+      this.#run(
+        `UPDATE outbox SET status = 'dead', last_error = ?, lease_until = NULL, updated_at = ? WHERE id = ?`,
+        failure.error,
+        failure.now,
+        id,
+      );
+      if (row.rating_id !== null) {
+        this.#run("UPDATE ratings SET upload_status = 'failed' WHERE id = ?", row.rating_id);
+      }
+    });
+  }
+
+  retryOutbox(id: number, now: number): Promise<OutboxItem> {
+    return this.#tx('retryOutbox', () => {
+      const row = this.#outboxRow(id);
+      this.#requireStatus(row, ['dead'], 'retry');
+      if (row.rating_id !== null) {
+        this.#run("UPDATE ratings SET upload_status = 'pending' WHERE id = ?", row.rating_id);
+      }
+      return this.#toOutbox(
+        this.#get<OutboxRow>(
+          `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?
+           WHERE id = ? RETURNING *`,
+          now,
+          now,
+          id,
+        )!,
+      );
+    });
+  }
+
+  discardOutbox(id: number, _now: number): Promise<void> {
+    return this.#tx('discardOutbox', () => {
+      const row = this.#outboxRow(id);
+      this.#requireStatus(row, ['dead', 'pending'], 'discard');
+      // The row goes: the chain behind it is unblocked and the key may be used again.
+      this.#run('DELETE FROM outbox WHERE id = ?', id);
+      if (row.rating_id !== null) {
+        this.#run("UPDATE ratings SET upload_status = 'failed' WHERE id = ?", row.rating_id);
+      }
+    });
+  }
+
+  rescheduleOutbox(now: number): Promise<number> {
+    return this.#tx(
+      'rescheduleOutbox',
+      () =>
+        this.#run(
+          "UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE status = 'pending' AND next_attempt_at > ?",
+          now,
+          now,
+          now,
+        ).changes,
+    );
+  }
+
+  recoverOutbox(now: number): Promise<number> {
+    return this.#tx(
+      'recoverOutbox',
+      () =>
+        this.#run(
+          `UPDATE outbox SET status = 'pending', lease_until = NULL, updated_at = ?
+           WHERE status = 'in_flight' AND lease_until <= ?`,
+          now,
+          now,
+        ).changes,
+    );
+  }
+
+  getOutboxItem(id: number): Promise<OutboxItem | null> {
+    return this.#do('getOutboxItem', () => {
+      const r = this.#get<OutboxRow>('SELECT * FROM outbox WHERE id = ?', id);
+      return r === undefined ? null : this.#toOutbox(r);
+    });
+  }
+
+  listOutbox(filter: {
+    status?: OutboxStatus;
+    limit: number;
+    offset: number;
+  }): Promise<{ items: OutboxItem[]; total: number }> {
+    return this.#do('listOutbox', () => {
+      const w = filter.status !== undefined ? 'WHERE status = ?' : '';
+      const p = filter.status !== undefined ? [filter.status] : [];
+      const total = this.#get<{ n: number }>(`SELECT count(*) AS n FROM outbox ${w}`, ...p)!.n;
+      const items = this.#all<OutboxRow>(
+        `SELECT * FROM outbox ${w} ORDER BY id LIMIT ? OFFSET ?`,
+        ...p,
+        filter.limit,
+        filter.offset,
+      ).map((r) => this.#toOutbox(r));
+      return { items, total };
+    });
+  }
+
+  nextOutboxDueAt(): Promise<number | null> {
+    return this.#do(
+      'nextOutboxDueAt',
+      () =>
+        this.#get<{ at: number | null }>(
+          `SELECT min(o.next_attempt_at) AS at FROM outbox o WHERE ${SqliteStore.#HEAD}`,
+        )!.at,
+    );
+  }
+
+  // ---- sync state, runs, checkpoints -----------------------------------------------------
+
+  #readSyncState(): SyncState {
+    const r = this.#get<Row>('SELECT * FROM sync_state WHERE id = 1')!;
+    const count = (sql: string): number => this.#get<{ n: number }>(sql)!.n;
+    return {
+      status: r['status'] as SyncState['status'],
+      lastSyncAt: r['last_sync_at'] as number | null,
+      lastSuccessAt: r['last_success_at'] as number | null,
+      lastError: r['last_error'] as string | null,
+      consecutiveErrors: r['consecutive_errors'] as number,
+      totalSyncs: r['total_syncs'] as number,
+      successfulSyncs: r['successful_syncs'] as number,
+      failedSyncs: r['failed_syncs'] as number,
+      pendingActions: count("SELECT count(*) AS n FROM outbox WHERE status IN ('pending', 'in_flight')"),
+      autoSyncEnabled: r['auto_sync_enabled'] === 1,
+      skillsCached: count('SELECT count(*) AS n FROM skills'),
+      categoriesCached: count('SELECT count(*) AS n FROM categories'),
+      watermark: r['watermark'] as string | null,
+      epoch: r['epoch'] as string | null,
+      nextRunAt: r['next_run_at'] as number | null,
+      lastCompleteListingAt: r['last_complete_listing_at'] as number | null,
+      heldDeletions: r['held_deletions'] as number,
+      heldDeletionsAt: r['held_deletions_at'] as number | null,
+      conflictsDetectedTotal: r['conflicts_detected_total'] as number,
+      conflictsResolvedTotal: r['conflicts_resolved_total'] as number,
+    };
+  }
+
+  getSyncState(): Promise<SyncState> {
+    return this.#do('getSyncState', () => this.#readSyncState());
+  }
+
+  updateSyncState(patch: Partial<SyncState>): Promise<SyncState> {
+    return this.#tx('updateSyncState', () => {
+      const set = buildSet(patch, SYNC_STATE_COLUMNS);
+      if (set.values.length > 0)
+        this.#db.prepare(`UPDATE sync_state SET ${set.sql} WHERE id = 1`).run(...set.values);
+      return this.#readSyncState();
+    });
+  }
+
+  #saveCheckpoint(checkpoint: ListingCheckpoint | null): void {
+    if (checkpoint === null) this.#run('DELETE FROM checkpoint WHERE id = 1');
+    else
+      this.#run(
+        'INSERT INTO checkpoint (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data',
+        JSON.stringify(checkpoint),
+      );
+  }
+
+  getCheckpoint(): Promise<ListingCheckpoint | null> {
+    return this.#do('getCheckpoint', () => {
+      const r = this.#get<{ data: string }>('SELECT data FROM checkpoint WHERE id = 1');
+      return r === undefined ? null : parseJson<ListingCheckpoint>(r.data);
+    });
+  }
+
+  setCheckpoint(checkpoint: ListingCheckpoint | null): Promise<void> {
+    return this.#tx('setCheckpoint', () => this.#saveCheckpoint(checkpoint));
+  }
+
+  #toRun(r: Row): RunRecord {
+    return {
+      id: r['id'] as number,
+      trigger: r['trigger'] as RunTrigger,
+      mode: r['mode'] as RunMode,
+      status: r['status'] as RunRecord['status'],
+      startedAt: r['started_at'] as number,
+      finishedAt: r['finished_at'] as number | null,
+      pages: r['pages'] as number,
+      upserted: r['upserted'] as number,
+      unchanged: r['unchanged'] as number,
+      deleted: r['deleted'] as number,
+      quarantined: r['quarantined'] as number,
+      conflictsDetected: r['conflicts_detected'] as number,
+      conflictsResolved: r['conflicts_resolved'] as number,
+      conflictsManual: r['conflicts_manual'] as number,
+      deletionsHeld: r['deletions_held'] as number,
+      resumedFromCheckpoint: r['resumed_from_checkpoint'] === 1,
+      error: r['error'] as string | null,
+    };
+  }
+
+  startRun(input: { trigger: RunTrigger; mode: RunMode; startedAt: number }): Promise<RunRecord> {
+    return this.#tx('startRun', () =>
+      this.#toRun(
+        this.#get<Row>(
+          "INSERT INTO sync_runs (trigger, mode, status, started_at) VALUES (?, ?, 'running', ?) RETURNING *",
+          input.trigger,
+          input.mode,
+          input.startedAt,
+        )!,
+      ),
+    );
+  }
+
+  updateRun(id: number, patch: RunPatch): Promise<RunRecord> {
+    return this.#tx('updateRun', () => {
+      const set = buildSet(patch, RUN_COLUMNS);
+      if (set.values.length > 0)
+        this.#db.prepare(`UPDATE sync_runs SET ${set.sql} WHERE id = ?`).run(...set.values, id);
+      const r = this.#get<Row>('SELECT * FROM sync_runs WHERE id = ?', id);
+      if (r === undefined) throw new SkillsyncError('SKILLSYNC_ERR_STORE_QUERY', `no sync run has id ${id}`);
+      return this.#toRun(r);
+    });
+  }
+
+  getRun(id: number): Promise<RunRecord | null> {
+    return this.#do('getRun', () => {
+      const r = this.#get<Row>('SELECT * FROM sync_runs WHERE id = ?', id);
+      return r === undefined ? null : this.#toRun(r);
+    });
+  }
+
+  listRuns(options: { limit: number; offset: number }): Promise<{ items: RunRecord[]; total: number }> {
+    return this.#do('listRuns', () => ({
+      items: this.#all<Row>(
+        'SELECT * FROM sync_runs ORDER BY id DESC LIMIT ? OFFSET ?',
+        options.limit,
+        options.offset,
+      ).map((r) => this.#toRun(r)),
+      total: this.#get<{ n: number }>('SELECT count(*) AS n FROM sync_runs')!.n,
+    }));
+  }
+
+  // ---- websocket state -------------------------------------------------------------------
+
+  #readWsState(): WsState {
+    const r = this.#get<Row>('SELECT * FROM ws_state WHERE id = 1')!;
+    const counts = Object.fromEntries(WS_OUTCOMES.map((o) => [o, r[`count_${o}`] as number])) as Record<
+      WsOutcome,
+      number
+    >;
+    return {
+      connected: r['connected'] === 1,
+      url: r['url'] as string | null,
+      state: r['state'] as string,
+      lastConnectedAt: r['last_connected_at'] as number | null,
+      lastMessageAt: r['last_message_at'] as number | null,
+      disconnectReason: r['disconnect_reason'] as string | null,
+      reconnectAttempts: r['reconnect_attempts'] as number,
+      consecutiveFailures: r['consecutive_failures'] as number,
+      fallbackSince: r['fallback_since'] as number | null,
+      nextAttemptAt: r['next_attempt_at'] as number | null,
+      enabled: r['enabled'] === 1,
+      lastSeq: r['last_seq'] as number | null,
+      counts,
+    };
+  }
+
+  getWsState(): Promise<WsState> {
+    return this.#do('getWsState', () => this.#readWsState());
+  }
+
+  updateWsState(patch: Partial<Omit<WsState, 'counts'>>): Promise<WsState> {
+    return this.#tx('updateWsState', () => {
+      const set = buildSet(patch, WS_COLUMNS);
+      if (set.values.length > 0)
+        this.#db.prepare(`UPDATE ws_state SET ${set.sql} WHERE id = 1`).run(...set.values);
+      return this.#readWsState();
+    });
+  }
+
+  incrementWsCounts(deltas: Partial<Record<WsOutcome, number>>): Promise<void> {
+    return this.#tx('incrementWsCounts', () => {
+      const sets: string[] = [];
+      const values: number[] = [];
+      for (const o of WS_OUTCOMES) {
+        const d = deltas[o];
+        if (d === undefined || d === 0) continue;
+        sets.push(`count_${o} = count_${o} + ?`);
+        values.push(d);
+      }
+      if (sets.length > 0) this.#stmt(`UPDATE ws_state SET ${sets.join(', ')} WHERE id = 1`).run(...values);
+    });
+  }
+
+  // ---- quarantine, config ----------------------------------------------------------------
+
+  quarantine(items: QuarantineInput[]): Promise<void> {
+    return this.#tx('quarantine', () => {
+      for (const q of items) {
+        let text = JSON.stringify(q.payload) ?? 'null';
+        const truncated = text.length > QUARANTINE_MAX_CHARS;
+        if (truncated) text = text.slice(0, QUARANTINE_MAX_CHARS);
+        this.#run(
+          'INSERT INTO quarantine (kind, key, reason, payload, truncated, run_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          q.kind,
+          q.key,
+          q.reason,
+          text,
+          truncated ? 1 : 0,
+          q.runId,
+          q.at,
+        );
+      }
+    });
+  }
+
+  listQuarantine(options: {
+    limit: number;
+    offset: number;
+  }): Promise<{ items: QuarantineRecord[]; total: number }> {
+    return this.#do('listQuarantine', () => ({
+      items: this.#all<Row>(
+        'SELECT * FROM quarantine ORDER BY id DESC LIMIT ? OFFSET ?',
+        options.limit,
+        options.offset,
+      ).map((r) => ({
+        id: r['id'] as number,
+        kind: r['kind'] as string,
+        key: r['key'] as string | null,
+        reason: r['reason'] as string,
+        // A truncated payload is no longer JSON: it comes back as the kept text.
+        payload: r['truncated'] === 1 ? (r['payload'] as string) : parseJson<unknown>(r['payload'] as string),
+        runId: r['run_id'] as number | null,
+        at: r['at'] as number,
+      })),
+      total: this.#get<{ n: number }>('SELECT count(*) AS n FROM quarantine')!.n,
+    }));
+  }
+
+  #readConfigOverrides(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const r of this.#all<{ key: string; value: string }>(
+      'SELECT key, value FROM config_overrides ORDER BY key',
+    )) {
+      out[r.key] = parseJson<unknown>(r.value);
+    }
+    return out;
+  }
+
+  getConfigOverrides(): Promise<Record<string, unknown>> {
+    return this.#do('getConfigOverrides', () => this.#readConfigOverrides());
+  }
+
+  setConfigOverrides(patch: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return this.#tx('setConfigOverrides', () => {
+      for (const [key, value] of Object.entries(patch)) {
+        if (value === undefined) continue;
+        if (value === null) this.#run('DELETE FROM config_overrides WHERE key = ?', key);
+        else
+          this.#run(
+            'INSERT INTO config_overrides (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+            key,
+            JSON.stringify(value),
+          );
+      }
+      return this.#readConfigOverrides();
+    });
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  ping(): Promise<boolean> {
+    try {
+      return Promise.resolve(this.#get<{ x: number }>('SELECT 1 AS x')?.x === 1);
+    } catch {
+      return Promise.resolve(false);
+    }
+  }
+
+  integrityCheck(): Promise<string[]> {
+    return this.#do('integrityCheck', () => {
+      const problems: string[] = [];
+      for (const r of this.#db.pragma('integrity_check') as { integrity_check: string }[]) {
+        if (r.integrity_check !== 'ok') problems.push(r.integrity_check);
+      }
+      for (const r of this.#db.pragma('foreign_key_check') as {
+        table: string;
+        rowid: number;
+        parent: string;
+      }[]) {
+        problems.push(`foreign key: ${r.table} row ${r.rowid} has no parent in ${r.parent}`);
+      }
+      try {
+        this.#db.exec("INSERT INTO skills_fts (skills_fts) VALUES ('integrity-check')");
+      } catch (err) {
+        problems.push(`skills_fts: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const ftsRows = this.#get<{ n: number }>('SELECT count(*) AS n FROM skills_fts_docsize')!.n;
+      const skillRows = this.#get<{ n: number }>('SELECT count(*) AS n FROM skills')!.n;
+      if (ftsRows !== skillRows) problems.push(`skills_fts has ${ftsRows} entries for ${skillRows} skills`);
+      return problems;
+    });
+  }
+
+  close(): Promise<void> {
+    if (!this.#db.open) return Promise.resolve();
+    return this.#do('close', () => {
+      try {
+        if (!this.#db.readonly) this.#db.pragma('optimize');
+      } catch {
+        // best effort
+      }
+      this.#statements.clear();
+      this.#db.close();
+    });
+  }
+}
