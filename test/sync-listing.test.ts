@@ -46,7 +46,7 @@ describe('judgePage: end conditions exactly as CONTRACT.md', () => {
     expect(judgePage('page', P(2), page([]), 'a').done).toBe(true);
   });
   it('ends at a page shorter than the page size the server used', () => {
-    expect(judgePage('page', P(1), page(['a', 'b'])).done).toBe(true);
+    expect(judgePage('page', P(1), page(['a', 'b']), null).done).toBe(true);
     // The server capped at 2: a full page of 2 is not the end, and the next request follows the cap.
     const v = judgePage('page', P(1, 5), page(['a', 'b'], { page_size: 2 }), null);
     expect(v.done).toBe(false);
