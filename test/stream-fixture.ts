@@ -137,7 +137,7 @@ export async function settledDigest(rig: StreamRig): Promise<{ viaSocket: boolea
     );
     viaSocket = true;
   } catch {
-    viaSocket = false;
+    // Not converged without help: the manual catch-up below must do it.
   }
   if (!viaSocket) {
     await engineIdle(rig.engine);
