@@ -527,7 +527,7 @@ function truncate(s: string, n: number): string {
 async function readCapped(res: Dispatcher.ResponseData, cap: number): Promise<Buffer | null> {
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > cap) {
-    res.body.destroy();
+    dropBody(res.body);
     return null;
   }
   const chunks: Buffer[] = [];
@@ -535,12 +535,18 @@ async function readCapped(res: Dispatcher.ResponseData, cap: number): Promise<Bu
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > cap) {
-      res.body.destroy();
+      dropBody(res.body);
       return null;
     }
     chunks.push(chunk);
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+}
+
+/** Closes a body we will not read; its abort error has nobody to tell. */
+function dropBody(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
