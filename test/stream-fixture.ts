@@ -123,9 +123,9 @@ export async function engineIdle(engine: SyncEngine): Promise<void> {
  * the socket alone converged; finally a catch-up through the engine (the safety net) must
  * converge in every case.
  */
-export async function settledDigest(rig: StreamRig): Promise<{ viaSocket: boolean }> {
+export async function settledDigest(rig: StreamRig): Promise<{ withoutManualSync: boolean }> {
   const want = rig.sim.control.digest();
-  let viaSocket = false;
+  let withoutManualSync = false;
   try {
     await waitFor(
       async () => {
@@ -133,18 +133,18 @@ export async function settledDigest(rig: StreamRig): Promise<{ viaSocket: boolea
         return !rig.engine.running && !rig.engine.catchUpPending && (await rig.store.digest()) === want;
       },
       'the store to converge through the socket',
-      3_000,
+      1_500,
     );
-    viaSocket = true;
+    withoutManualSync = true;
   } catch {
     // Not converged without help: the manual catch-up below must do it.
   }
-  if (!viaSocket) {
+  if (!withoutManualSync) {
     await engineIdle(rig.engine);
     const r = await rig.engine.syncAll({ trigger: 'manual', mode: 'incremental' });
     expect(['success', 'partial']).toContain(r.status);
     await rig.client.settle();
   }
   expect(await rig.store.digest()).toBe(want);
-  return { viaSocket };
+  return { withoutManualSync };
 }
