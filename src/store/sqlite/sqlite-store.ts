@@ -1814,10 +1814,13 @@ export class SqliteStore implements Store {
       }[]) {
         problems.push(`foreign key: ${r.table} row ${r.rowid} has no parent in ${r.parent}`);
       }
-      try {
-        this.#db.exec("INSERT INTO skills_fts (skills_fts) VALUES ('integrity-check')");
-      } catch (err) {
-        problems.push(`skills_fts: ${err instanceof Error ? err.message : String(err)}`);
+      // FTS5's own check is issued as an INSERT command, which a read-only handle refuses.
+      if (!this.#db.readonly) {
+        try {
+          this.#db.exec("INSERT INTO skills_fts (skills_fts) VALUES ('integrity-check')");
+        } catch (err) {
+          problems.push(`skills_fts: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
       const ftsRows = this.#get<{ n: number }>('SELECT count(*) AS n FROM skills_fts_docsize')!.n;
       const skillRows = this.#get<{ n: number }>('SELECT count(*) AS n FROM skills')!.n;

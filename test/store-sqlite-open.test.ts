@@ -1,0 +1,159 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../src/core/errors.js';
+import { skillContentHash } from '../src/remote/contract.js';
+import { openStore, parseDatabaseUrl, redactDatabaseUrl } from '../src/store/open-store.js';
+import { SCHEMA_VERSION } from '../src/store/sqlite/migrations.js';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { primarySqliteCode, storeErrorCodeFor } from '../src/store/sqlite/sqlite-errors.js';
+import { mkSkill } from './helpers/store-contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'skillsync-open-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const T0 = Date.UTC(2026, 0, 1);
+
+describe('parseDatabaseUrl', () => {
+  it.each([
+    ['sqlite:./data/skillsync.db', { kind: 'sqlite', path: './data/skillsync.db' }],
+    ['sqlite::memory:', { kind: 'sqlite', path: ':memory:' }],
+    ['sqlite:/var/lib/skillsync/s.db', { kind: 'sqlite', path: '/var/lib/skillsync/s.db' }],
+    ['sqlite:///var/lib/s.db', { kind: 'sqlite', path: '/var/lib/s.db' }],
+    [
+      'postgres://postgres@127.0.0.1:5432/test',
+      { kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test' },
+    ],
+    [
+      'postgresql://u:p@db.internal/app?schema=skillsync&pool=4&sslmode=disable',
+      {
+        kind: 'postgres',
+        url: 'postgresql://u:p@db.internal/app?sslmode=disable',
+        schema: 'skillsync',
+        poolSize: 4,
+      },
+    ],
+  ])('%s', (url, expected) => {
+    expect(parseDatabaseUrl(url)).toEqual(expected);
+  });
+
+  it.each([
+    [''],
+    ['mysql://x@y/z'],
+    ['sqlite:'],
+    ['sqlite:./x.db?mode=ro'],
+    ['postgres://u:secret@h/db?schema=bad-name'],
+    ['postgres://u:secret@h/db?pool=0'],
+    ['postgres://u:secret@h/db?pool=abc'],
+    ['postgres://u:secret@'],
+    ['./relative.db'],
+  ])('refuses %j with a ConfigError naming the variable and no password', (url) => {
+    let caught: unknown;
+    try {
+      parseDatabaseUrl(url);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const e = caught as ConfigError;
+    expect(e.code).toBe('SKILLSYNC_ERR_CONFIG_INVALID');
+    expect(e.variable).toBe('SKILLSYNC_DATABASE_URL');
+    expect(e.message).toContain('SKILLSYNC_DATABASE_URL');
+    expect(e.message).not.toContain('secret');
+  });
+
+  it('names another variable when asked, and redacts passwords', () => {
+    expect(() => parseDatabaseUrl('nope', 'SKILLSYNC_TEST_POSTGRES_URL')).toThrow(
+      /SKILLSYNC_TEST_POSTGRES_URL/,
+    );
+    expect(redactDatabaseUrl('postgres://u:pw@h:1/d')).toBe('postgres://u:***@h:1/d');
+    expect(redactDatabaseUrl('postgres://u@h/d')).toBe('postgres://u@h/d');
+  });
+});
+
+describe('openStore (sqlite)', () => {
+  it('creates the directory of a file database and persists across reopen', async () => {
+    const path = join(dir, 'nested', 'deeper', 'skillsync.db');
+    const s1 = await openStore(`sqlite:${path}`);
+    expect(s1.kind).toBe('sqlite');
+    expect(existsSync(path)).toBe(true);
+    const skill = mkSkill('a');
+    await s1.applySkillPage({
+      items: [{ skill, contentHash: skillContentHash(skill) }],
+      tombstones: [],
+      source: 'full',
+      now: T0,
+      ttlMs: 1000,
+      epoch: null,
+      guard: 'listing',
+      checkpoint: null,
+    });
+    await s1.close();
+    const s2 = await openStore(`sqlite:${path}`);
+    expect((await s2.getSkill('a', T0))?.base).toEqual(skill);
+    await s2.close();
+    const raw = new Database(path);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    raw.close();
+  });
+
+  it('opens an in-memory store', async () => {
+    const s = await openStore('sqlite::memory:');
+    expect(await s.ping()).toBe(true);
+    await s.close();
+  });
+
+  it('refuses a database written by a newer skillsync, without touching it', async () => {
+    const path = join(dir, 'newer.db');
+    await (await openSqliteStore({ path })).close();
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    await expect(openSqliteStore({ path })).rejects.toMatchObject({
+      code: 'SKILLSYNC_ERR_STORE_SCHEMA_TOO_NEW',
+    });
+    const again = new Database(path);
+    expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
+    again.close();
+  });
+
+  it('reports a file that is not a database as corrupt', async () => {
+    const path = join(dir, 'garbage.db');
+    writeFileSync(path, Buffer.alloc(8192, 'not a database at all '));
+    await expect(openSqliteStore({ path })).rejects.toMatchObject({ code: 'SKILLSYNC_ERR_STORE_CORRUPT' });
+  });
+
+  it('reports a missing directory as unavailable and a closed store as unavailable', async () => {
+    await expect(openSqliteStore({ path: join(dir, 'no', 'such', 'dir', 'x.db') })).rejects.toMatchObject({
+      code: 'SKILLSYNC_ERR_STORE_UNAVAILABLE',
+    });
+    const s = await openSqliteStore({ path: ':memory:' });
+    await s.close();
+    await expect(s.getSyncState()).rejects.toMatchObject({ code: 'SKILLSYNC_ERR_STORE_UNAVAILABLE' });
+    expect(await s.ping()).toBe(false);
+    await s.close();
+  });
+});
+
+describe('sqlite error mapping', () => {
+  it.each([
+    ['SQLITE_READONLY', 'SKILLSYNC_ERR_STORE_READONLY'],
+    ['SQLITE_READONLY_DBMOVED', 'SKILLSYNC_ERR_STORE_READONLY'],
+    ['SQLITE_BUSY', 'SKILLSYNC_ERR_STORE_LOCKED'],
+    ['SQLITE_BUSY_SNAPSHOT', 'SKILLSYNC_ERR_STORE_LOCKED'],
+    ['SQLITE_LOCKED', 'SKILLSYNC_ERR_STORE_LOCKED'],
+    ['SQLITE_FULL', 'SKILLSYNC_ERR_STORE_FULL'],
+    ['SQLITE_CORRUPT', 'SKILLSYNC_ERR_STORE_CORRUPT'],
+    ['SQLITE_CORRUPT_INDEX', 'SKILLSYNC_ERR_STORE_CORRUPT'],
+    ['SQLITE_NOTADB', 'SKILLSYNC_ERR_STORE_CORRUPT'],
+    ['SQLITE_CONSTRAINT_UNIQUE', 'SKILLSYNC_ERR_STORE_QUERY'],
+    ['SQLITE_ERROR', 'SKILLSYNC_ERR_STORE_QUERY'],
+  ])('%s -> %s', (driverCode, code) => {
+    expect(storeErrorCodeFor(Object.assign(new Error('x'), { code: driverCode }))).toBe(code);
+  });
+  it('primary code of an extended code', () => {
+    expect(primarySqliteCode('SQLITE_IOERR_WRITE')).toBe('SQLITE_IOERR');
+  });
+});
