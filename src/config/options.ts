@@ -11,6 +11,9 @@
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** The marketplace path layouts (src/remote/paths.ts PATH_LAYOUTS). */
+export const PATH_LAYOUT_VALUES = ['skills', 'marketplace', 'skills-marketplace'] as const;
+
 export const CONFLICT_STRATEGY_VALUES = ['remote_wins', 'local_wins', 'merge', 'manual'] as const;
 
 export interface Config {
@@ -20,9 +23,13 @@ export interface Config {
   readonly instanceId: string;
   readonly apiTimeoutSeconds: number;
   readonly requestBudgetPerMinute: number;
+  readonly pathLayout: (typeof PATH_LAYOUT_VALUES)[number];
   readonly pathSkills: string;
+  readonly pathSkill: string;
   readonly pathCategories: string;
   readonly pathHealth: string;
+  readonly pathRate: string;
+  readonly pathInstall: string;
   // sync
   readonly syncIntervalMinutes: number;
   readonly autoSync: boolean;
@@ -139,6 +146,14 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     max: 1_000_000,
     help: 'Requests per minute to the marketplace shared by every caller (0 = unlimited).',
   },
+  pathLayout: {
+    env: 'ATOM_SAAS_PATH_LAYOUT',
+    group: 'remote',
+    type: 'enum',
+    values: PATH_LAYOUT_VALUES,
+    default: 'skills',
+    help: 'Path layout of the marketplace: /skills, /marketplace/skills or /skills/marketplace/skills.',
+  },
   pathSkills: {
     env: 'ATOM_SAAS_PATH_SKILLS',
     group: 'remote',
@@ -146,7 +161,16 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
-    help: 'Path of the skills listing relative to the base URL (empty = /skills).',
+    help: 'Override of the skills listing path (empty = from the layout).',
+  },
+  pathSkill: {
+    env: 'ATOM_SAAS_PATH_SKILL',
+    group: 'remote',
+    type: 'string',
+    optional: true,
+    default: '',
+    maxLength: 500,
+    help: 'Override of the single-skill path, with {skill_id} (empty = from the layout).',
   },
   pathCategories: {
     env: 'ATOM_SAAS_PATH_CATEGORIES',
@@ -155,7 +179,7 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
-    help: 'Path of the categories endpoint (empty = /categories).',
+    help: 'Override of the categories path (empty = from the layout).',
   },
   pathHealth: {
     env: 'ATOM_SAAS_PATH_HEALTH',
@@ -164,7 +188,25 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
-    help: 'Path of the health endpoint (empty = /health).',
+    help: 'Override of the health path (empty = from the layout).',
+  },
+  pathRate: {
+    env: 'ATOM_SAAS_PATH_RATE',
+    group: 'remote',
+    type: 'string',
+    optional: true,
+    default: '',
+    maxLength: 500,
+    help: 'Override of the rating upload path, with {skill_id} (empty = from the layout).',
+  },
+  pathInstall: {
+    env: 'ATOM_SAAS_PATH_INSTALL',
+    group: 'remote',
+    type: 'string',
+    optional: true,
+    default: '',
+    maxLength: 500,
+    help: 'Override of the install upload path, with {skill_id} (empty = from the layout).',
   },
   syncIntervalMinutes: {
     env: 'ATOM_SAAS_SYNC_INTERVAL_MINUTES',
