@@ -53,7 +53,9 @@ export interface SkillColumns {
   category: string | null;
   skill_type: string | null;
   version: string | null;
+  /** Lower-cased, for the exact (case-insensitive) tag filter. */
   tags: string[];
+  /** Original case, for full-text search. */
   tags_text: string;
   average_rating: number | null;
   rating_count: number | null;
@@ -79,7 +81,7 @@ export function skillColumns(
     category: str(e.category),
     skill_type: str(e.skill_type),
     version: str(e.version),
-    tags,
+    tags: tags.map((t) => t.toLowerCase()),
     tags_text: tags.join(' ; '),
     average_rating: num(e.average_rating),
     rating_count: num(e.rating_count),

@@ -24,7 +24,7 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
     ${ts !== null ? q`AND s.search @@ to_tsquery('simple', ${ts})` : q``}
     ${query.category !== undefined ? q`AND s.category = ${query.category}` : q``}
     ${query.skillType !== undefined ? q`AND s.skill_type = ${query.skillType}` : q``}
-    ${query.tag !== undefined ? q`AND s.tags @> ARRAY[${query.tag}]::text[]` : q``}`;
+    ${query.tag !== undefined ? q`AND s.tags @> ARRAY[${query.tag.toLowerCase()}]::text[]` : q``}`;
   let order;
   switch (query.sort) {
     case 'rating':
@@ -42,7 +42,7 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
     default:
       order =
         ts !== null
-          ? q`ts_rank(s.search, to_tsquery('simple', ${ts})) DESC, s.name COLLATE "C", s.skill_id COLLATE "C"`
+          ? q`ts_rank(s.search, to_tsquery('simple', ${ts})) DESC, s.skill_id COLLATE "C"`
           : q`s.name COLLATE "C", s.skill_id COLLATE "C"`;
   }
   const rows = await q`

@@ -17,9 +17,17 @@
  * for items the guard did not refuse.
  */
 import type { Skill } from '../../remote/contract.js';
-import type { ApplyResult, ChangeSource, ConflictUpsert, SkillOverrides, SkillUpsert } from '../types.js';
+import { skillContentHash } from '../../remote/contract.js';
+import type {
+  ApplyResult,
+  ChangeSource,
+  ConflictUpsert,
+  EventOutcome,
+  SkillOverrides,
+  SkillUpsert,
+} from '../types.js';
 import { jsonb, type Q } from './pg-sql.js';
-import { skillColumns } from './pg-rows.js';
+import { isoToMs, skillColumns } from './pg-rows.js';
 
 export interface WriteOptions {
   now: number;
@@ -67,22 +75,27 @@ export async function writeSkills(
   const expiresAt = o.now + o.ttlMs;
   const cols = items.map((i) => skillColumns(i.skill, i.contentHash));
 
+  // Under the version guard an older remote time is stale even with the same content.
+  const notOlder =
+    o.guard === 'version'
+      ? tx`AND NOT (x.ms IS NOT NULL AND s.remote_updated_ms IS NOT NULL AND x.ms < s.remote_updated_ms)`
+      : tx``;
   const touched = await tx`
     UPDATE skills AS s SET
       fetched_at = ${o.now},
       expires_at = ${expiresAt},
       epoch = ${o.epoch},
-      remote_updated_at = CASE WHEN x.ms IS NOT NULL AND (s.remote_updated_ms IS NULL OR x.ms > s.remote_updated_ms)
-        THEN x.at ELSE s.remote_updated_at END,
-      remote_updated_ms = CASE WHEN x.ms IS NOT NULL AND (s.remote_updated_ms IS NULL OR x.ms > s.remote_updated_ms)
-        THEN x.ms ELSE s.remote_updated_ms END
+      base = CASE WHEN x.at IS NOT NULL AND x.at IS DISTINCT FROM s.remote_updated_at
+        THEN jsonb_set(s.base, '{updated_at}', to_jsonb(x.at)) ELSE s.base END,
+      remote_updated_at = coalesce(x.at, s.remote_updated_at),
+      remote_updated_ms = coalesce(x.ms, s.remote_updated_ms)
     FROM unnest(
       ${cols.map((c) => c.skill_id)}::text[],
       ${cols.map((c) => c.content_hash)}::text[],
       ${cols.map((c) => c.remote_updated_at)}::text[],
       ${cols.map((c) => c.remote_updated_ms)}::bigint[]
     ) AS x(id, hash, at, ms)
-    WHERE s.skill_id = x.id AND s.content_hash = x.hash
+    WHERE s.skill_id = x.id AND s.content_hash = x.hash ${notOlder}
     RETURNING s.skill_id`;
   for (const r of touched) out.unchangedIds.add(r['skill_id'] as string);
   out.unchanged = out.unchangedIds.size;
@@ -129,7 +142,7 @@ export async function writeSkills(
     if (!out.applied.has(id) && !out.unchangedIds.has(id)) continue;
     if (item.local !== undefined) {
       await tx`UPDATE skills SET local = ${item.local === null ? null : jsonb(tx, item.local)},
-        local_updated_at = ${o.now} WHERE skill_id = ${id}`;
+        local_updated_at = ${o.now}, source = ${o.source} WHERE skill_id = ${id}`;
       recompute.add(id);
     }
     if (item.resolveOpenConflict) {
@@ -197,4 +210,40 @@ export async function upsertOpenConflict(
       updated_at = excluded.updated_at
     RETURNING (xmax = 0) AS inserted`;
   return rows[0]?.['inserted'] === true;
+}
+
+/**
+ * Merges rating aggregates into a skill's base (the remote's answer to a rating, or a
+ * rating_update event). With `remoteAt` it is version-guarded and becomes the remote time.
+ */
+export async function mergeAggregates(
+  tx: Q,
+  skillId: string,
+  aggregates: { averageRating?: number | undefined; ratingCount?: number | undefined },
+  remoteAt: string | null,
+): Promise<EventOutcome | 'missing'> {
+  const [row] = await tx`SELECT base, remote_updated_ms FROM skills WHERE skill_id = ${skillId} FOR UPDATE`;
+  if (!row) return 'missing';
+  const remoteMs = isoToMs(remoteAt);
+  const storedMs = (row['remote_updated_ms'] ?? null) as number | null;
+  if (remoteMs !== null && storedMs !== null && remoteMs < storedMs) return 'stale';
+  const base = row['base'] as Skill;
+  const next: Skill = { ...base };
+  if (aggregates.averageRating !== undefined) next.average_rating = aggregates.averageRating;
+  if (aggregates.ratingCount !== undefined) next.rating_count = aggregates.ratingCount;
+  const same = next.average_rating === base.average_rating && next.rating_count === base.rating_count;
+  if (remoteAt !== null) next.updated_at = remoteAt;
+  if (same) {
+    if (remoteAt !== null && remoteAt !== base.updated_at) {
+      await tx`UPDATE skills SET base = ${jsonb(tx, next)}, remote_updated_at = ${remoteAt},
+        remote_updated_ms = coalesce(${remoteMs}::bigint, remote_updated_ms) WHERE skill_id = ${skillId}`;
+    }
+    return 'duplicate';
+  }
+  await tx`UPDATE skills SET base = ${jsonb(tx, next)}, content_hash = ${skillContentHash(next)},
+      remote_updated_at = coalesce(${remoteAt}::text, remote_updated_at),
+      remote_updated_ms = coalesce(${remoteMs}::bigint, remote_updated_ms)
+    WHERE skill_id = ${skillId}`;
+  await rewriteColumns(tx, [skillId]);
+  return 'applied';
 }

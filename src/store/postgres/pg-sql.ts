@@ -41,7 +41,8 @@ export function createSql(options: PgConnectOptions) {
 export type Db = ReturnType<typeof createSql>;
 /** A pool or a transaction: what a statement helper needs. */
 export type Q = postgres.ISql<{ int8: number }>;
-export type Tx = postgres.TransactionSql<{ int8: number }>;
+/** A transaction handle (see inTransaction). */
+export type Tx = Q;
 
 /** A JSON value as a jsonb parameter. */
 export function jsonb(q: Q, value: unknown): postgres.Parameter {
@@ -80,5 +81,59 @@ export function describeUrl(url: string): string {
     return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
   } catch {
     return '(unparseable URL)';
+  }
+}
+
+/** Errors after which the connection is gone: the server has rolled the transaction back. */
+const LOST_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+
+export function isConnectionLost(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; severity?: unknown };
+  if (typeof e.code === 'string' && (LOST_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+  return e.severity === 'FATAL' || e.severity === 'PANIC';
+}
+
+/**
+ * Runs fn in one transaction on a reserved connection: BEGIN, fn, COMMIT; ROLLBACK on error.
+ *
+ * Why not sql.begin: when the connection dies mid-transaction (pg_terminate_backend, a server
+ * restart, a network drop), sql.begin still writes ROLLBACK to the dead connection, and
+ * postgres.js 3.4.9 then throws from a setImmediate (`socket.write` on null, porsager/postgres
+ * #1154/#1208): an uncaught exception that kills the process. Here a lost connection is never
+ * touched again (the pool has already moved it to its closed queue and reconnects it on
+ * demand; releasing it would put a socketless connection back in the open queue), and the
+ * server has rolled the transaction back by itself.
+ */
+export async function inTransaction<T>(sql: Db, fn: (tx: Q) => Promise<T>): Promise<T> {
+  const conn = await sql.reserve();
+  let began = false;
+  try {
+    await conn.unsafe('BEGIN');
+    began = true;
+    const result = await fn(conn);
+    await conn.unsafe('COMMIT');
+    conn.release();
+    return result;
+  } catch (err) {
+    if (!isConnectionLost(err)) {
+      try {
+        if (began) await conn.unsafe('ROLLBACK');
+        conn.release();
+      } catch {
+        // The connection died while rolling back: leave it to the pool, as above.
+      }
+    }
+    throw err;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * PostgresStore: the Store on PostgreSQL, for shared deployments (postgres.js pool).
  *
- * - It owns its pool. Every operation that must be atomic is one sql.begin transaction; a
+ * - It owns its pool. Every operation that must be atomic is one transaction (inTransaction); a
  *   connection that drops mid-transaction leaves nothing behind (the server rolls back) and
  *   surfaces as SKILLSYNC_ERR_STORE_UNAVAILABLE, which is retryable.
  * - Its tables live in one schema (default `public`), created at open if missing; every pooled
@@ -11,7 +11,7 @@
  * - Time is always passed in as epoch ms and stored as bigint; SQL never calls now().
  */
 import type { Category, Skill } from '../../remote/contract.js';
-import { catalogDigest, categoryContentHash, skillContentHash } from '../../remote/contract.js';
+import { catalogDigest, categoryContentHash } from '../../remote/contract.js';
 import { PermanentError, SkillsyncError } from '../../core/errors.js';
 import type { Store } from '../store.js';
 import type {
@@ -66,7 +66,7 @@ import {
   toWsState,
   type Row,
 } from './pg-rows.js';
-import { rewriteColumns, writeSkills } from './pg-skill-writes.js';
+import { mergeAggregates, rewriteColumns, writeSkills } from './pg-skill-writes.js';
 import { searchSkills } from './pg-search.js';
 import {
   createSql,
@@ -74,6 +74,7 @@ import {
   jsonb,
   stripOwnParams,
   urlPassword,
+  inTransaction,
   type Db,
   type Q,
   type Tx,
@@ -126,7 +127,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     ...(options.connectTimeoutS === undefined ? {} : { connectTimeoutS: options.connectTimeoutS }),
   });
   try {
-    const outcome = await sql.begin((tx) => migrate(tx, schema));
+    const outcome = await inTransaction(sql, (tx) => migrate(tx, schema));
     if (!outcome.ok) {
       throw new PermanentError(
         'SKILLSYNC_ERR_STORE_SCHEMA_TOO_NEW',
@@ -168,7 +169,7 @@ export class PostgresStore implements Store {
   /** Runs fn in one transaction, mapping errors (a thrown error rolls everything back). */
   async #tx<T>(operation: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
     try {
-      return (await this.#sql.begin((tx) => fn(tx))) as T;
+      return await inTransaction(this.#sql, fn);
     } catch (err) {
       throw toStoreError(err, operation, this.#password);
     }
@@ -233,29 +234,9 @@ export class PostgresStore implements Store {
     aggregates: { averageRating?: number; ratingCount?: number },
     options: { now: number; remoteAt?: string },
   ): Promise<EventOutcome | 'missing'> {
-    return this.#tx('applyRatingAggregates', async (tx) => {
-      const [row] =
-        await tx`SELECT base, remote_updated_ms FROM skills WHERE skill_id = ${skillId} FOR UPDATE`;
-      if (!row) return 'missing';
-      const remoteMs = isoToMs(options.remoteAt);
-      const storedMs = row['remote_updated_ms'] as number | null;
-      if (remoteMs !== null && storedMs !== null && remoteMs < storedMs) return 'stale';
-      const base = row['base'] as Skill;
-      const next: Skill = { ...base };
-      if (aggregates.averageRating !== undefined) next.average_rating = aggregates.averageRating;
-      if (aggregates.ratingCount !== undefined) next.rating_count = aggregates.ratingCount;
-      const hash = skillContentHash(next);
-      const sameContent =
-        next.average_rating === base.average_rating && next.rating_count === base.rating_count;
-      if (options.remoteAt !== undefined && remoteMs !== null) {
-        await tx`UPDATE skills SET remote_updated_at = ${options.remoteAt}, remote_updated_ms = ${remoteMs}
-          WHERE skill_id = ${skillId}`;
-      }
-      if (sameContent) return 'duplicate';
-      await tx`UPDATE skills SET base = ${jsonb(tx, next)}, content_hash = ${hash} WHERE skill_id = ${skillId}`;
-      await rewriteColumns(tx, [skillId]);
-      return 'applied';
-    });
+    return this.#tx('applyRatingAggregates', (tx) =>
+      mergeAggregates(tx, skillId, aggregates, options.remoteAt ?? null),
+    );
   }
 
   async getLocalStates(skillIds: readonly string[]): Promise<Map<string, LocalSkillState>> {
@@ -290,8 +271,7 @@ export class PostgresStore implements Store {
   async deleteUnseenSkills(listingStartedAt: number, _now: number): Promise<number> {
     return this.#tx('deleteUnseenSkills', async (tx) => {
       const gone = await tx`DELETE FROM skills WHERE fetched_at < ${listingStartedAt}`;
-      await tx`UPDATE sync_state SET last_complete_listing_at = ${listingStartedAt}, held_deletions = 0,
-        held_deletions_at = NULL, held_listing_started_at = NULL WHERE id = 1`;
+      await markListingComplete(tx, listingStartedAt);
       return gone.count;
     });
   }
@@ -315,8 +295,7 @@ export class PostgresStore implements Store {
         );
       }
       const gone = await tx`DELETE FROM skills WHERE fetched_at < ${startedAt}`;
-      await tx`UPDATE sync_state SET last_complete_listing_at = ${startedAt}, held_deletions = 0,
-        held_deletions_at = NULL, held_listing_started_at = NULL WHERE id = 1`;
+      await markListingComplete(tx, startedAt);
       return gone.count;
     });
   }
@@ -452,8 +431,8 @@ export class PostgresStore implements Store {
 
   async setLocalOverrides(skillId: string, overrides: SkillOverrides, now: number): Promise<boolean> {
     return this.#tx('setLocalOverrides', async (tx) => {
-      const r = await tx`UPDATE skills SET local = ${jsonb(tx, overrides)}, local_updated_at = ${now}
-        WHERE skill_id = ${skillId}`;
+      const r = await tx`UPDATE skills SET local = ${jsonb(tx, overrides)}, local_updated_at = ${now},
+        source = 'local' WHERE skill_id = ${skillId}`;
       if (r.count === 0) return false;
       await rewriteColumns(tx, [skillId]);
       return true;
@@ -564,7 +543,7 @@ export class PostgresStore implements Store {
       seen.add(item.id);
       const skillId = found.get(item.id)?.['skill_id'] as string;
       await tx`UPDATE skills SET local = ${item.local === null ? null : jsonb(tx, item.local)},
-        local_updated_at = ${meta.now} WHERE skill_id = ${skillId}`;
+        local_updated_at = ${meta.now}, source = 'resolve' WHERE skill_id = ${skillId}`;
       await rewriteColumns(tx, [skillId]);
       const [c] = await tx`UPDATE conflicts SET status = 'resolved', resolution = ${item.resolution},
           resolved_by = ${meta.resolvedBy}, resolved_at = ${meta.now}, updated_at = ${meta.now}
@@ -581,6 +560,11 @@ export class PostgresStore implements Store {
     input: { skillId: string; userId: string; rating: number; comment: string | null },
     outbox: EnqueueInput,
   ): Promise<{ rating: RatingRecord; outbox: OutboxItem }> {
+    if (!Number.isInteger(input.rating) || input.rating < 1 || input.rating > 5) {
+      throw new SkillsyncError('SKILLSYNC_ERR_ACTION_INVALID', 'A rating is an integer from 1 to 5.', {
+        details: { rating: input.rating },
+      });
+    }
     return this.#tx('recordRating', async (tx) => {
       await requireSkill(tx, input.skillId);
       const [r] = await tx`
@@ -615,7 +599,9 @@ export class PostgresStore implements Store {
   async enqueue(input: EnqueueInput & { skillId?: string }): Promise<OutboxItem> {
     return this.#tx('enqueue', async (tx) => {
       if (input.skillId !== undefined) await requireSkill(tx, input.skillId);
-      return insertOutbox(tx, input, input.skillId ?? null, null);
+      const payloadSkill = input.payload['skill_id'];
+      const skillId = input.skillId ?? (typeof payloadSkill === 'string' ? payloadSkill : null);
+      return insertOutbox(tx, input, skillId, null);
     });
   }
 
@@ -644,88 +630,79 @@ export class PostgresStore implements Store {
 
   async completeOutbox(id: number, result: Record<string, unknown>, now: number): Promise<void> {
     await this.#tx('completeOutbox', async (tx) => {
-      const [item] =
-        await tx`UPDATE outbox SET status = 'done', result = ${jsonb(tx, result)}, lease_until = NULL,
-          last_error = NULL, updated_at = ${now}
-        WHERE id = ${id} RETURNING kind, chain_key, skill_id, rating_id`;
-      if (!item) throw outboxNotFound(id);
-      if (item['kind'] !== 'rating') return;
-      const ratingId = (item['rating_id'] ?? null) as number | null;
+      const row = await lockOutboxRow(tx, id);
+      if (row['status'] === 'done') return; // completing twice is harmless
+      requireStatus(row, ['in_flight', 'pending'], 'complete');
+      await tx`UPDATE outbox SET status = 'done', result = ${jsonb(tx, result)}, lease_until = NULL,
+        updated_at = ${now} WHERE id = ${id}`;
+      const ratingId = (row['rating_id'] ?? null) as number | null;
       if (ratingId !== null) {
-        const [newer] = await tx`SELECT 1 FROM outbox WHERE chain_key = ${item['chain_key'] as string}
+        const [newer] = await tx`SELECT 1 AS x FROM outbox WHERE chain_key = ${row['chain_key'] as string}
           AND id > ${id} AND status <> 'done' LIMIT 1`;
-        if (!newer) {
-          const remoteId = result['rating_id'];
-          await tx`UPDATE ratings SET upload_status = 'uploaded',
-            remote_rating_id = ${remoteId === undefined || remoteId === null ? null : String(remoteId)}
-            WHERE id = ${ratingId}`;
-        }
+        const remoteId = result['rating_id'];
+        await tx`UPDATE ratings SET
+            remote_rating_id = coalesce(${typeof remoteId === 'string' || typeof remoteId === 'number' ? String(remoteId) : null}::text, remote_rating_id),
+            upload_status = CASE WHEN ${newer !== undefined} THEN upload_status ELSE 'uploaded' END
+          WHERE id = ${ratingId}`;
       }
-      const skillId = (item['skill_id'] ?? null) as string | null;
+      const skillId = (row['skill_id'] ?? null) as string | null;
       const avg = result['average_rating'];
       const count = result['rating_count'];
       if (skillId !== null && (typeof avg === 'number' || typeof count === 'number')) {
-        const [s] = await tx`SELECT base FROM skills WHERE skill_id = ${skillId} FOR UPDATE`;
-        if (s) {
-          const base = s['base'] as Skill;
-          const next: Skill = { ...base };
-          if (typeof avg === 'number') next.average_rating = avg;
-          if (typeof count === 'number') next.rating_count = count;
-          if (next.average_rating !== base.average_rating || next.rating_count !== base.rating_count) {
-            await tx`UPDATE skills SET base = ${jsonb(tx, next)}, content_hash = ${skillContentHash(next)}
-              WHERE skill_id = ${skillId}`;
-            await rewriteColumns(tx, [skillId]);
-          }
-        }
+        await mergeAggregates(
+          tx,
+          skillId,
+          {
+            averageRating: typeof avg === 'number' ? avg : undefined,
+            ratingCount: typeof count === 'number' ? count : undefined,
+          },
+          null,
+        );
       }
     });
   }
 
   async failOutbox(id: number, failure: OutboxFailure): Promise<void> {
-    await this.#run('failOutbox', async (q) => {
-      const r = await q`UPDATE outbox SET status = 'pending', next_attempt_at = ${failure.nextAttemptAt},
+    await this.#tx('failOutbox', async (tx) => {
+      requireStatus(await lockOutboxRow(tx, id), ['in_flight', 'pending'], 'fail');
+      await tx`UPDATE outbox SET status = 'pending', next_attempt_at = ${failure.nextAttemptAt},
           last_error = ${failure.error}, lease_until = NULL, updated_at = ${failure.now}
         WHERE id = ${id}`;
-      if (r.count === 0) throw outboxNotFound(id);
     });
   }
 
   async deadLetterOutbox(id: number, failure: { error: string; now: number }): Promise<void> {
     await this.#tx('deadLetterOutbox', async (tx) => {
-      const [item] =
-        await tx`UPDATE outbox SET status = 'dead', last_error = ${failure.error}, lease_until = NULL,
-          updated_at = ${failure.now}
-        WHERE id = ${id} RETURNING rating_id`;
-      if (!item) throw outboxNotFound(id);
-      const ratingId = (item['rating_id'] ?? null) as number | null;
+      const row = await lockOutboxRow(tx, id);
+      requireStatus(row, ['in_flight', 'pending'], 'dead-letter');
+      await tx`UPDATE outbox SET status = 'dead', last_error = ${failure.error}, lease_until = NULL,
+        updated_at = ${failure.now} WHERE id = ${id}`;
+      const ratingId = (row['rating_id'] ?? null) as number | null;
       if (ratingId !== null) await tx`UPDATE ratings SET upload_status = 'failed' WHERE id = ${ratingId}`;
     });
   }
 
   async retryOutbox(id: number, now: number): Promise<OutboxItem> {
     return this.#tx('retryOutbox', async (tx) => {
-      const [cur] = await tx`SELECT status FROM outbox WHERE id = ${id} FOR UPDATE`;
-      if (!cur) throw outboxNotFound(id);
-      if (cur['status'] !== 'dead') throw outboxState(id, cur['status'] as string, 'retry');
+      const row = await lockOutboxRow(tx, id);
+      requireStatus(row, ['dead'], 'retry');
+      const ratingId = (row['rating_id'] ?? null) as number | null;
+      if (ratingId !== null) await tx`UPDATE ratings SET upload_status = 'pending' WHERE id = ${ratingId}`;
       const [r] = await tx`UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ${now},
           lease_until = NULL, updated_at = ${now}
         WHERE id = ${id} RETURNING *`;
-      const item = r as Row;
-      if (item['rating_id'] !== null) {
-        await tx`UPDATE ratings SET upload_status = 'pending' WHERE id = ${item['rating_id'] as number}`;
-      }
-      return toOutboxItem(item);
+      return toOutboxItem(r as Row);
     });
   }
 
   async discardOutbox(id: number, _now: number): Promise<void> {
     await this.#tx('discardOutbox', async (tx) => {
-      const [cur] = await tx`SELECT status FROM outbox WHERE id = ${id} FOR UPDATE`;
-      if (!cur) throw outboxNotFound(id);
-      if (cur['status'] !== 'dead' && cur['status'] !== 'pending') {
-        throw outboxState(id, cur['status'] as string, 'discard');
-      }
+      const row = await lockOutboxRow(tx, id);
+      requireStatus(row, ['dead', 'pending'], 'discard');
+      // The row goes: the chain behind it is unblocked and the key may be used again.
       await tx`DELETE FROM outbox WHERE id = ${id}`;
+      const ratingId = (row['rating_id'] ?? null) as number | null;
+      if (ratingId !== null) await tx`UPDATE ratings SET upload_status = 'failed' WHERE id = ${ratingId}`;
     });
   }
 
@@ -979,6 +956,14 @@ async function writeCheckpoint(q: Q, checkpoint: ListingCheckpoint | null): Prom
   }
 }
 
+/** A listing completed: remember its start (never moving backwards) and drop held deletions. */
+async function markListingComplete(q: Q, listingStartedAt: number): Promise<void> {
+  await q`UPDATE sync_state SET
+      last_complete_listing_at = greatest(coalesce(last_complete_listing_at, ${listingStartedAt}), ${listingStartedAt}),
+      held_deletions = 0, held_deletions_at = NULL, held_listing_started_at = NULL
+    WHERE id = 1`;
+}
+
 async function readSyncState(q: Q): Promise<SyncState> {
   const [r] = await q`SELECT s.*,
       (SELECT count(*) FROM skills) AS skills_cached,
@@ -1044,14 +1029,14 @@ async function upsertCategoryRow(
   const expiresAt = o.now + o.ttlMs;
   const [cur] =
     await q`SELECT content_hash, remote_updated_ms FROM categories WHERE name = ${category.name} FOR UPDATE`;
+  const storedMs = (cur?.['remote_updated_ms'] ?? null) as number | null;
+  if (versionGuard && cur && ms !== null && storedMs !== null && ms < storedMs) return 'stale';
   if (cur && cur['content_hash'] === hash) {
     await q`UPDATE categories SET fetched_at = ${o.now}, expires_at = ${expiresAt}, epoch = ${o.epoch},
-        remote_updated_ms = greatest(remote_updated_ms, ${ms}::bigint)
+        remote_updated_ms = coalesce(${ms}::bigint, remote_updated_ms)
       WHERE name = ${category.name}`;
     return 'duplicate';
   }
-  const storedMs = (cur?.['remote_updated_ms'] ?? null) as number | null;
-  if (versionGuard && cur && ms !== null && storedMs !== null && ms < storedMs) return 'stale';
   await q`INSERT INTO categories (name, data, content_hash, remote_updated_ms, fetched_at, expires_at, source, epoch)
     VALUES (${category.name}, ${jsonb(q, category)}, ${hash}, ${ms}, ${o.now}, ${expiresAt}, ${o.source}, ${o.epoch})
     ON CONFLICT (name) DO UPDATE SET data = excluded.data, content_hash = excluded.content_hash,
@@ -1060,16 +1045,23 @@ async function upsertCategoryRow(
   return 'applied';
 }
 
-function outboxNotFound(id: number): SkillsyncError {
-  return new SkillsyncError('SKILLSYNC_ERR_OUTBOX_NOT_FOUND', `No outbox item has id ${id}.`, {
-    details: { id },
-  });
+async function lockOutboxRow(q: Q, id: number): Promise<Row> {
+  const [row] = await q`SELECT * FROM outbox WHERE id = ${id} FOR UPDATE`;
+  if (!row) {
+    throw new SkillsyncError('SKILLSYNC_ERR_OUTBOX_NOT_FOUND', `No outbox item has id ${id}.`, {
+      details: { id },
+    });
+  }
+  return row;
 }
 
-function outboxState(id: number, status: string, action: string): SkillsyncError {
-  return new SkillsyncError(
-    'SKILLSYNC_ERR_OUTBOX_STATE',
-    `Outbox item ${id} is ${status}; ${action} is not allowed.`,
-    { details: { id, status } },
-  );
+function requireStatus(row: Row, allowed: readonly OutboxStatus[], operation: string): void {
+  const status = row['status'] as OutboxStatus;
+  if (!allowed.includes(status)) {
+    throw new SkillsyncError(
+      'SKILLSYNC_ERR_OUTBOX_STATE',
+      `Outbox item ${String(row['id'])} is ${status}; ${operation} needs ${allowed.join(' or ')}.`,
+      { details: { id: Number(row['id']), status } },
+    );
+  }
 }

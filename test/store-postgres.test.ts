@@ -1,0 +1,309 @@
+/**
+ * PostgreSQL store against the real server (SKILLSYNC_TEST_POSTGRES_URL, default
+ * postgres://postgres@127.0.0.1:5432/test). Every store gets its own schema, dropped at the end.
+ * No server: the suite is skipped with a visible notice, unless SKILLSYNC_REQUIRE_POSTGRES=1.
+ */
+import { createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { skillContentHash, type Skill } from '../src/remote/contract.js';
+import { SkillsyncError } from '../src/core/errors.js';
+import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
+import { LATEST_SCHEMA_VERSION } from '../src/store/postgres/migrations.js';
+import type { Store } from '../src/store/store.js';
+import type { ApplyPageInput, ListingCheckpoint, SkillUpsert } from '../src/store/types.js';
+import {
+  adminSql,
+  dropSchemas,
+  freshSchemaName,
+  PG_REQUIRED,
+  PG_TEST_URL,
+  pgTarget,
+  probePostgres,
+} from './helpers/pg-test-env.js';
+
+const unreachable = await probePostgres();
+const schemas: string[] = [];
+const stores: Store[] = [];
+
+async function freshStore(options: { schema?: string; applicationName?: string } = {}): Promise<Store> {
+  const schema = options.schema ?? freshSchemaName('sk_pgtest');
+  schemas.push(schema);
+  const store = await openPostgresStore({ url: PG_TEST_URL, schema, poolSize: 4, ...options });
+  stores.push(store);
+  return store;
+}
+
+afterAll(async () => {
+  for (const s of stores) await s.close();
+  if (unreachable === null) await dropSchemas(schemas);
+});
+
+function skill(i: number, over: Partial<Skill> = {}): Skill {
+  return {
+    skill_id: `skill-${String(i).padStart(5, '0')}`,
+    name: `Skill ${i}`,
+    version: '1.0.0',
+    description: `Does thing number ${i} with data`,
+    category: i % 2 === 0 ? 'even' : 'odd',
+    tags: ['demo', `t${i % 3}`],
+    updated_at: '2026-01-01T00:00:00.000Z',
+    unknown_field: { nested: [i, 'x'], b: 1, a: 2 },
+    ...over,
+  };
+}
+
+const upsert = (s: Skill): SkillUpsert => ({ skill: s, contentHash: skillContentHash(s) });
+
+function checkpoint(page: number, skillsApplied: number): ListingCheckpoint {
+  return {
+    runId: 1,
+    mode: 'full',
+    startedAt: 1000,
+    nextPage: page + 1,
+    cursor: null,
+    pageSize: 100,
+    updatedSince: null,
+    epoch: 'e1',
+    pagesApplied: page,
+    skillsApplied,
+  };
+}
+
+function page(items: Skill[], over: Partial<ApplyPageInput> = {}): ApplyPageInput {
+  return {
+    items: items.map(upsert),
+    tombstones: [],
+    source: 'full',
+    now: 10_000,
+    ttlMs: 60_000,
+    epoch: 'e1',
+    guard: 'listing',
+    checkpoint: null,
+    ...over,
+  };
+}
+
+const range = (from: number, n: number): Skill[] => Array.from({ length: n }, (_, k) => skill(from + k));
+
+async function rejection(p: Promise<unknown>): Promise<SkillsyncError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(SkillsyncError);
+    return err as SkillsyncError;
+  }
+  throw new Error('expected a rejection');
+}
+
+if (unreachable !== null && PG_REQUIRED) {
+  describe('PostgreSQL store', () => {
+    it(`needs a reachable server at ${pgTarget()} (SKILLSYNC_REQUIRE_POSTGRES=1)`, () => {
+      throw new Error(`PostgreSQL at ${pgTarget()} is unreachable: ${unreachable}`);
+    });
+  });
+} else if (unreachable !== null) {
+  console.warn(
+    `\n[store-postgres] SKIPPED: no PostgreSQL at ${pgTarget()} (${unreachable}). ` +
+      'Set SKILLSYNC_TEST_POSTGRES_URL, or SKILLSYNC_REQUIRE_POSTGRES=1 to make this a failure.\n',
+  );
+  describe.skip(`PostgreSQL store: SKIPPED, no server reachable at ${pgTarget()}`, () => {
+    it('is skipped', () => undefined);
+  });
+} else {
+  describe('PostgreSQL store: schema and migrations', () => {
+    it('creates a schema with a quote and a space in its name and keeps its tables there', async () => {
+      const name = freshSchemaName('sk "odd" name');
+      const store = await freshStore({ schema: name });
+      await store.applySkillPage(page(range(1, 3)));
+      const sql = adminSql();
+      try {
+        const tables = await sql`SELECT table_name FROM information_schema.tables
+          WHERE table_schema = ${name} ORDER BY table_name`;
+        expect(tables.map((t) => t['table_name'])).toContain('skills');
+        const [n] = await sql`SELECT count(*)::int AS n FROM ${sql(name)}.skills`;
+        expect(n?.['n']).toBe(3);
+      } finally {
+        await sql.end();
+      }
+    });
+
+    it('lets several instances open a new schema at the same time and migrates it once', async () => {
+      const schema = freshSchemaName('sk_race');
+      const opened = await Promise.all(Array.from({ length: 5 }, () => freshStore({ schema })));
+      expect(opened).toHaveLength(5);
+      const sql = adminSql();
+      try {
+        const rows = await sql`SELECT version FROM ${sql(schema)}.schema_migrations ORDER BY version`;
+        expect(rows.map((r) => r['version'])).toEqual(
+          Array.from({ length: LATEST_SCHEMA_VERSION }, (_, i) => i + 1),
+        );
+      } finally {
+        await sql.end();
+      }
+      // Reopening an up-to-date schema changes nothing and works.
+      const again = await freshStore({ schema });
+      expect(await again.ping()).toBe(true);
+    });
+
+    it('refuses a schema written by a newer skillsync', async () => {
+      const schema = freshSchemaName('sk_new');
+      const first = await freshStore({ schema });
+      await first.close();
+      const sql = adminSql();
+      try {
+        await sql`INSERT INTO ${sql(schema)}.schema_migrations (version, name) VALUES (${LATEST_SCHEMA_VERSION + 1}, 'future')`;
+      } finally {
+        await sql.end();
+      }
+      const err = await rejection(openPostgresStore({ url: PG_TEST_URL, schema }));
+      expect(err.code).toBe('SKILLSYNC_ERR_STORE_SCHEMA_TOO_NEW');
+      expect(err.retryable).toBe(false);
+    });
+
+    it('ignores its own ?schema= and ?pool= parameters if they are left in the URL', async () => {
+      const schema = freshSchemaName('sk_url');
+      schemas.push(schema);
+      const store = await openPostgresStore({ url: `${PG_TEST_URL}?schema=${schema}&pool=2`, schema });
+      stores.push(store);
+      expect(await store.ping()).toBe(true);
+    });
+  });
+
+  describe('PostgreSQL store: page writes', () => {
+    it('keeps unknown fields of the base as the same JSON value', async () => {
+      const store = await freshStore();
+      const s = skill(7, { extra: { z: [1, { y: null }], a: 'ü' } });
+      await store.applySkillPage(page([s]));
+      const got = await store.getSkill(s.skill_id, 10_000);
+      expect(got?.base).toEqual(s);
+      expect(got?.contentHash).toBe(skillContentHash(s));
+      expect(skillContentHash(got!.base)).toBe(skillContentHash(s));
+    });
+
+    it('rewrites nothing for an unchanged page: only fetchedAt/expiresAt move', async () => {
+      const store = await freshStore();
+      const items = range(1, 50);
+      expect(await store.applySkillPage(page(items))).toMatchObject({ upserted: 50, unchanged: 0 });
+      const before = await store.digest();
+      const again = await store.applySkillPage(page(items, { now: 20_000 }));
+      expect(again).toMatchObject({ upserted: 0, unchanged: 50, stale: 0 });
+      expect(await store.digest()).toBe(before);
+      const got = await store.getSkill(items[0]!.skill_id, 20_000);
+      expect(got).toMatchObject({ fetchedAt: 20_000, expiresAt: 80_000 });
+    });
+
+    it('counts a duplicated id within one page once (the last occurrence wins)', async () => {
+      const store = await freshStore();
+      const a = skill(1, { name: 'first' });
+      const b = skill(1, { name: 'second' });
+      const r = await store.applySkillPage({ ...page([]), items: [upsert(a), upsert(b)] });
+      expect(r.upserted).toBe(1);
+      expect((await store.getSkill(a.skill_id, 0))?.base.name).toBe('second');
+    });
+
+    it('version guard: older is stale, equal time with new content applies', async () => {
+      const store = await freshStore();
+      await store.applySkillPage(page([skill(1, { updated_at: '2026-01-02T00:00:00Z' })]));
+      const older = skill(1, { name: 'older', updated_at: '2026-01-01T23:59:59.999Z' });
+      const tie = skill(1, { name: 'tie', updated_at: '2026-01-02T00:00:00Z' });
+      const r = await store.applySkillPage(page([older], { guard: 'version' }));
+      expect(r).toMatchObject({ upserted: 0, unchanged: 0, stale: 1 });
+      const r2 = await store.applySkillPage(page([tie], { guard: 'version' }));
+      expect(r2).toMatchObject({ upserted: 1, stale: 0 });
+      expect((await store.getSkill(tie.skill_id, 0))?.base.name).toBe('tie');
+    });
+
+    it('search: words as prefixes, category filter, exact tag, total past the last page', async () => {
+      const store = await freshStore();
+      await store.applySkillPage(
+        page([
+          skill(1, { name: 'Python linter', category: 'dev', tags: ['Lint'] }),
+          skill(2, { name: 'Python formatter', category: 'dev', tags: ['format'] }),
+          skill(3, { name: 'Python plotter', category: 'data', tags: ['lint'] }),
+          skill(4, { name: 'Rust linter', category: 'dev', tags: ['lint'] }),
+        ]),
+      );
+      const r = await store.searchSkills({ text: 'pyth lint', category: 'dev', page: 1, pageSize: 10, now: 0 });
+      expect(r.items.map((i) => i.skillId)).toEqual(['skill-00001']);
+      const byTag = await store.searchSkills({ tag: 'LINT', sort: 'name', page: 1, pageSize: 10, now: 0 });
+      expect(byTag.items.map((i) => i.base.name)).toEqual(['Python linter', 'Python plotter', 'Rust linter']);
+      const past = await store.searchSkills({ text: 'python', page: 5, pageSize: 2, now: 0 });
+      expect(past).toEqual({ items: [], total: 3 });
+      const none = await store.searchSkills({ text: 'zzz', page: 1, pageSize: 2, now: 0 });
+      expect(none).toEqual({ items: [], total: 0 });
+    });
+  });
+
+  describe('PostgreSQL store: faults', () => {
+    it('an unreachable server is SKILLSYNC_ERR_STORE_UNAVAILABLE and never shows the password', async () => {
+      // A port that was just free: nothing listens there.
+      const port = await new Promise<number>((resolve) => {
+        const srv = createServer();
+        srv.listen(0, '127.0.0.1', () => {
+          const addr = srv.address();
+          srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 1));
+        });
+      });
+      const secret = 'pw-S3cr3t-do-not-leak';
+      const err = await rejection(
+        openPostgresStore({ url: `postgres://skillsync:${secret}@127.0.0.1:${port}/test`, connectTimeoutS: 3 }),
+      );
+      expect(err.code).toBe('SKILLSYNC_ERR_STORE_UNAVAILABLE');
+      expect(err.retryable).toBe(true);
+      expect(err.message).toContain(`127.0.0.1:${port}`);
+      const everything = `${err.message} ${err.stack ?? ''} ${JSON.stringify(err.details)} ${String(err.cause)}`;
+      expect(everything).not.toContain(secret);
+    });
+
+    it('a connection dropped mid-transaction: clear retryable error, committed data intact, no partial page', async () => {
+      const app = `skillsync-drop-${process.pid}-${Date.now()}`;
+      const store = await freshStore({ applicationName: app });
+      const first = range(1, 100);
+      await store.applySkillPage(page(first, { checkpoint: checkpoint(1, 100) }));
+      const digestBefore = await store.digest();
+
+      // A second session holds the checkpoint row, so the next page blocks on its checkpoint
+      // write after writing its skills, inside its transaction; then its backend is killed.
+      const admin = adminSql();
+      const schema = schemas[schemas.length - 1]!;
+      const holder = await admin.reserve();
+      try {
+        await holder`BEGIN`;
+        await holder`SELECT * FROM ${holder(schema)}.checkpoint WHERE id = 1 FOR UPDATE`;
+        const applying = store
+          .applySkillPage(page(range(101, 500), { checkpoint: checkpoint(2, 600), watermark: 'w2' }))
+          .then(
+            () => null,
+            (err: unknown) => err,
+          );
+        let killed = false;
+        for (let i = 0; i < 1000 && !killed; i++) {
+          const [victim] = await admin`SELECT pid FROM pg_stat_activity
+            WHERE application_name = ${app} AND wait_event_type = 'Lock' AND xact_start IS NOT NULL`;
+          if (victim) {
+            await admin`SELECT pg_terminate_backend(${victim['pid'] as number})`;
+            killed = true;
+          } else await delay(5);
+        }
+        expect(killed).toBe(true);
+        const err = await applying;
+        expect(err).toBeInstanceOf(SkillsyncError);
+        expect((err as SkillsyncError).code).toBe('SKILLSYNC_ERR_STORE_UNAVAILABLE');
+        expect((err as SkillsyncError).retryable).toBe(true);
+      } finally {
+        await holder`ROLLBACK`.catch(() => undefined);
+        holder.release();
+        await admin.end();
+      }
+      // Nothing of the killed page is visible; the pool recovers with a new connection.
+      expect(await store.digest()).toBe(digestBefore);
+      expect(await store.getCheckpoint()).toEqual(checkpoint(1, 100));
+      expect(await store.getSkill('skill-00101', 0)).toBeNull();
+      expect((await store.getSyncState()).watermark).toBeNull();
+      const retried = await store.applySkillPage(page(range(101, 500), { checkpoint: checkpoint(2, 600) }));
+      expect(retried.upserted).toBe(500);
+      expect(await store.integrityCheck()).toEqual([]);
+    });
+  });
+}
