@@ -31,6 +31,7 @@ describe('path presets', () => {
   it('defaults to the /skills layout', () => {
     expect(resolvePaths(undefined)).toBe(DEFAULT_PATHS);
     expect(resolvePaths({})).toEqual(PATH_PRESETS.skills);
+    expect(resolvePaths({ layout: 'marketplace', skills: '', health: '' })).toEqual(PATH_PRESETS.marketplace);
   });
 
   it('overrides single endpoints on top of a layout', () => {

@@ -70,7 +70,8 @@ export function resolvePaths(
   const out: Record<RouteName, string> = { ...base };
   for (const name of ROUTE_NAMES) {
     const v = spec[name];
-    if (v !== undefined) out[name] = v;
+    // An empty override means "from the layout", as in the configuration table.
+    if (v !== undefined && v !== '') out[name] = v;
   }
   for (const name of ROUTE_NAMES) {
     const v = out[name];
