@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RemoteHttpError, SkillsyncError, type ErrorCode } from '../src/core/errors.js';
 import { DEFAULT_RETRY_POLICY, classify, withRetry, type RetryPolicy } from '../src/remote/retry.js';
@@ -341,5 +342,85 @@ describe('withRetry', () => {
     expect(await caught).toMatchObject({ code: 'SKILLSYNC_ERR_REMOTE_ABORTED' });
     expect(clock.pendingCount).toBe(0);
     expect(calls).toBe(1);
+  });
+});
+
+describe('withRetry (properties)', () => {
+  const outcome = fc.oneof(
+    fc.constant<'ok'>('ok'),
+    fc.constantFrom<ErrorCode>(
+      'SKILLSYNC_ERR_REMOTE_UNAVAILABLE',
+      'SKILLSYNC_ERR_REMOTE_TIMEOUT',
+      'SKILLSYNC_ERR_REMOTE_NETWORK',
+      'SKILLSYNC_ERR_REMOTE_MALFORMED',
+      'SKILLSYNC_ERR_REMOTE_AUTH',
+      'SKILLSYNC_ERR_REMOTE_GONE',
+    ),
+    fc.integer({ min: 0, max: 120 }).map((secs) => ({ rateLimitedSecs: secs })),
+  );
+
+  it('bounded attempts; 429 waits at least Retry-After; transient waits within the ladder; stops on permanent', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(outcome, { minLength: 1, maxLength: 30 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        async (script, r) => {
+          const clock = new FakeClock();
+          const retryAfterCapMs = 60_000;
+          let calls = 0;
+          const run = withRetry(
+            async (n) => {
+              calls++;
+              const step = script[n - 1] ?? 'ok';
+              if (step === 'ok') return n;
+              if (typeof step === 'string') throw http(step, 500);
+              throw http(
+                'SKILLSYNC_ERR_REMOTE_RATE_LIMITED',
+                429,
+                Math.min(step.rateLimitedSecs * 1000, retryAfterCapMs),
+              );
+            },
+            { clock, random: () => r },
+          );
+          let failedWith: unknown;
+          await drive(clock, run).catch((e: unknown) => (failedWith = e));
+          // A model of the policy, step by step.
+          let failures = 0;
+          let limited = 0;
+          const expectedDelays: [number, number][] = [];
+          let expectedCalls = 0;
+          for (let i = 0; ; i++) {
+            expectedCalls++;
+            const step = script[i] ?? 'ok';
+            if (step === 'ok') break;
+            if (typeof step === 'object') {
+              limited++;
+              if (limited > DEFAULT_RETRY_POLICY.maxRateLimitedRetries) break;
+              const ms = Math.min(step.rateLimitedSecs * 1000, retryAfterCapMs);
+              expectedDelays.push([ms, ms]);
+              continue;
+            }
+            if (step === 'SKILLSYNC_ERR_REMOTE_AUTH' || step === 'SKILLSYNC_ERR_REMOTE_GONE') break;
+            failures++;
+            if (failures >= DEFAULT_RETRY_POLICY.maxAttempts) break;
+            expectedDelays.push([0, Math.min(16_000, 1_000 * 2 ** (failures - 1))]);
+          }
+          expect(calls).toBe(expectedCalls);
+          expect(calls).toBeLessThanOrEqual(
+            DEFAULT_RETRY_POLICY.maxAttempts + DEFAULT_RETRY_POLICY.maxRateLimitedRetries + 1,
+          );
+          expect(clock.requestedDelays).toHaveLength(expectedDelays.length);
+          clock.requestedDelays.forEach((d, i) => {
+            const [lo, hi] = expectedDelays[i] as [number, number];
+            expect(d).toBeGreaterThanOrEqual(lo);
+            expect(d).toBeLessThanOrEqual(hi);
+          });
+          const last = script[calls - 1];
+          if (last === undefined || last === 'ok') expect(failedWith).toBeUndefined();
+          else expect(failedWith).toBeInstanceOf(RemoteHttpError);
+        },
+      ),
+      { seed: 20261129, numRuns: 150 },
+    );
   });
 });
