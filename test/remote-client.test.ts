@@ -567,6 +567,24 @@ describe('options', () => {
     expect(() => createMarketplaceClient({ paths: { skill: '/skills/x' } })).toThrow(/skill_id/);
   });
 
+  it('onRequest sees every attempt with its route and status; a throwing hook breaks nothing', async () => {
+    const s = await sim();
+    const events: RemoteRequestEvent[] = [];
+    const c = client(s, {
+      onRequest: (e) => {
+        events.push(e);
+        throw new Error('metrics down');
+      },
+    });
+    expect(await c.getSkill('nope')).toBeNull();
+    await c.listCategories();
+    expect(events.map((e) => [e.method, e.route, e.path, e.status, e.code, e.attempt])).toEqual([
+      ['GET', 'skill', '/api/v1/marketplace/skills/nope', 404, undefined, 1],
+      ['GET', 'categories', '/api/v1/marketplace/categories', 200, undefined, 1],
+    ]);
+    expect(events.every((e) => e.durationMs >= 0)).toBe(true);
+  });
+
   it('a connection refused is a retryable NETWORK error', async () => {
     const s = await sim();
     const url = s.url;
