@@ -585,6 +585,25 @@ describe('options', () => {
     expect(events.every((e) => e.durationMs >= 0)).toBe(true);
   });
 
+  it('keeps at most 10 keep-alive connections, however many callers', async () => {
+    const s = await sim();
+    s.control.setFaults({ rules: [{ fault: 'latency', latencyMs: 50, route: 'health' }] });
+    let connects = 0;
+    const onConnected = (): void => {
+      connects++;
+    };
+    diagnosticsChannel.subscribe('undici:client:connected', onConnected);
+    try {
+      const c = client(s);
+      await Promise.all(Array.from({ length: 30 }, () => c.health()));
+      await Promise.all(Array.from({ length: 30 }, () => c.health()));
+    } finally {
+      diagnosticsChannel.unsubscribe('undici:client:connected', onConnected);
+    }
+    expect(connects).toBeGreaterThan(1);
+    expect(connects).toBeLessThanOrEqual(10);
+  });
+
   it('a connection refused is a retryable NETWORK error', async () => {
     const s = await sim();
     const url = s.url;
