@@ -558,6 +558,8 @@ export class SyncEngine {
     let changedDuringListing = false;
     let previousFirstKey: string | null = null;
     let pagesThisListing = 0;
+    // Invalid records without a readable id: we cannot tell which stored skill they were.
+    let keylessInvalid = 0;
 
     const fetchPage = (p: ListingPosition): Promise<SkillPage> => {
       const params: ListSkillsParams = { pageSize: p.pageSize, signal };
@@ -620,6 +622,7 @@ export class SyncEngine {
         if (answer.invalid.length > 0) {
           await this.#quarantineInvalid(answer, runId, now, plan.mode === 'full' ? items : null);
           counters.quarantined += answer.invalid.length;
+          for (const r of answer.invalid) if (r.key === null) keylessInvalid++;
         }
 
         pagesApplied++;
@@ -688,6 +691,13 @@ export class SyncEngine {
       this.#log.warn(
         { runId, firstTotal, lastTotal, recordsListed },
         'the catalog changed during a page-numbered listing: deletions wait for a clean listing',
+      );
+      return;
+    }
+    if (keylessInvalid > 0) {
+      this.#log.warn(
+        { runId, keylessInvalid },
+        'the listing had invalid records without an id: deletions wait for a clean listing',
       );
       return;
     }
@@ -797,12 +807,16 @@ export class SyncEngine {
 
   // ---- operator and housekeeping ------------------------------------------------------------------
 
-  /** Confirms deletions the guard held; returns how many were deleted. */
+  /**
+   * Confirms deletions the guard held; returns how many were deleted. The watermark is cleared
+   * so the next run is a full listing: if the operator confirmed a mistaken answer, whatever
+   * still exists remotely comes back (an incremental run would never list it again).
+   */
   async confirmHeldDeletions(): Promise<number> {
     const now = this.#clock.now();
     const deleted = await this.#store.confirmHeldDeletions(now);
     const stats = await this.#store.stats(now);
-    await this.#store.updateSyncState({ skillsCached: stats.skills });
+    await this.#store.updateSyncState({ skillsCached: stats.skills, watermark: null });
     return deleted;
   }
 
