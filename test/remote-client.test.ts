@@ -474,6 +474,21 @@ describe('faults and retries', () => {
     expect(counters.appliedByKey('idem-inst-1')).toBe(1);
   });
 
+  it('a lost response to a POST is retried with the same Idempotency-Key: applied once', async () => {
+    s.control.setFaults({ rules: [{ fault: 'lost_response', route: 'rate', times: 1 }] });
+    const clock = new FakeClock(Date.now());
+    const events: RemoteRequestEvent[] = [];
+    const c = client(s, { onRequest: (e) => events.push(e) }, clock);
+    const id = s.control.liveSkillIds()[2] as string;
+    const answer = await drive(
+      clock,
+      c.rate({ skill_id: id, user_id: 'lost-user', rating: 3 }, 'lost-key-1'),
+    );
+    expect(answer).toMatchObject({ success: true, rating: 3 });
+    expect(events.map((e) => e.code)).toEqual(['SKILLSYNC_ERR_REMOTE_NETWORK', undefined]);
+    expect(s.control.counters().appliedByKey('lost-key-1')).toBe(1);
+  });
+
   it('an abort cancels a request in flight (REMOTE_ABORTED)', async () => {
     s.control.setFaults({ rules: [{ fault: 'hang', route: 'health' }] });
     const ac = new AbortController();
