@@ -21,6 +21,8 @@ import {
   pgTarget,
   probePostgres,
 } from './helpers/pg-test-env.js';
+import { runStoreContract } from './helpers/store-contract.js';
+import { runCrashScenario } from './helpers/store-crash.js';
 
 const unreachable = await probePostgres();
 const schemas: string[] = [];
@@ -111,6 +113,25 @@ if (unreachable !== null && PG_REQUIRED) {
     it('is skipped', () => undefined);
   });
 } else {
+  // Each test of the contract gets an empty schema of its own; all are dropped at the end.
+  runStoreContract('postgres', () => freshStore());
+
+  describe('PostgreSQL store: crash safety', () => {
+    it('survives 20 SIGKILLs of a child applying pages, the checkpoint matching the data', async () => {
+      const schema = freshSchemaName('sk_crash');
+      schemas.push(schema);
+      const sep = PG_TEST_URL.includes('?') ? '&' : '?';
+      const result = await runCrashScenario({
+        url: `${PG_TEST_URL}${sep}schema=${schema}&pool=2`,
+        kills: 20,
+        seed: 20261129,
+      });
+      expect(result.kills).toBe(20);
+      expect(result.pagesApplied).toBeGreaterThan(20);
+      expect(result.killsWithProgress).toBeGreaterThanOrEqual(10);
+    }, 120_000);
+  });
+
   describe('PostgreSQL store: schema and migrations', () => {
     it('creates a schema with a quote and a space in its name and keeps its tables there', async () => {
       const name = freshSchemaName('sk "odd" name');

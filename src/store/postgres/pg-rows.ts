@@ -234,10 +234,7 @@ export const SYNC_STATE_COLUMNS = {
   totalSyncs: 'total_syncs',
   successfulSyncs: 'successful_syncs',
   failedSyncs: 'failed_syncs',
-  pendingActions: 'pending_actions',
   autoSyncEnabled: 'auto_sync_enabled',
-  skillsCached: 'skills_cached',
-  categoriesCached: 'categories_cached',
   watermark: 'watermark',
   epoch: 'epoch',
   nextRunAt: 'next_run_at',
@@ -246,7 +243,11 @@ export const SYNC_STATE_COLUMNS = {
   heldDeletionsAt: 'held_deletions_at',
   conflictsDetectedTotal: 'conflicts_detected_total',
   conflictsResolvedTotal: 'conflicts_resolved_total',
-} as const satisfies Record<keyof SyncState, string>;
+  // pendingActions, skillsCached, categoriesCached are counted on read, never stored.
+} as const satisfies Record<
+  Exclude<keyof SyncState, 'pendingActions' | 'skillsCached' | 'categoriesCached'>,
+  string
+>;
 
 export const WS_STATE_COLUMNS = {
   connected: 'connected',

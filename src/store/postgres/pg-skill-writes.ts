@@ -59,6 +59,12 @@ export async function writeSkills(
   tx: Q,
   input: readonly SkillUpsert[],
   o: WriteOptions,
+  /**
+   * Statements of the same transaction that do not depend on this batch's outcome (a page's
+   * tombstones, checkpoint, watermark): sent right behind the upsert in one pipeline, so the
+   * page costs no extra round trips for them. They run after the upsert, in order.
+   */
+  alongside: () => PromiseLike<unknown>[] = () => [],
 ): Promise<WriteOutcome> {
   const items = dedupe(input);
   const out: WriteOutcome = {
@@ -71,7 +77,10 @@ export async function writeSkills(
     conflictsOpened: 0,
     conflictsClosed: 0,
   };
-  if (items.length === 0) return out;
+  if (items.length === 0) {
+    await Promise.all(alongside());
+    return out;
+  }
   const expiresAt = o.now + o.ttlMs;
   const cols = items.map((i) => skillColumns(i.skill, i.contentHash));
 
@@ -101,13 +110,15 @@ export async function writeSkills(
   out.unchanged = out.unchangedIds.size;
 
   const rest = cols.filter((c) => !out.unchangedIds.has(c.skill_id));
-  if (rest.length > 0) {
+  const withLocal = new Set<string>();
+  if (rest.length === 0) await Promise.all(alongside());
+  else {
     const versionGuard =
       o.guard === 'version'
         ? tx`AND (skills.remote_updated_ms IS NULL OR excluded.remote_updated_ms IS NULL
                   OR excluded.remote_updated_ms >= skills.remote_updated_ms)`
         : tx``;
-    const written = await tx`
+    const upsert = tx`
       INSERT INTO skills AS skills (skill_id, base, name, description, category, skill_type, version, tags,
         tags_text, average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
         content_hash, fetched_at, expires_at, source, epoch)
@@ -128,15 +139,21 @@ export async function writeSkills(
         content_hash = excluded.content_hash, fetched_at = excluded.fetched_at,
         expires_at = excluded.expires_at, source = excluded.source, epoch = excluded.epoch
       WHERE skills.content_hash IS DISTINCT FROM excluded.content_hash ${versionGuard}
-      RETURNING skills.skill_id`;
-    for (const r of written) out.applied.add(r['skill_id'] as string);
+      RETURNING skills.skill_id, skills.local IS NOT NULL AS has_local`;
+    // postgres.js sends a query when it is first awaited: start the upsert before the others.
+    const upserted = upsert.then((rows) => rows);
+    const [written] = await Promise.all([upserted, ...alongside()]);
+    for (const r of written) {
+      out.applied.add(r['skill_id'] as string);
+      if (r['has_local'] === true) withLocal.add(r['skill_id'] as string);
+    }
   }
   out.upserted = out.applied.size;
   out.stale = items.length - out.upserted - out.unchanged;
 
   // Rows whose read columns must be recomputed from base + overrides: rewritten bases that
   // carry overrides (the upsert wrote columns from the base alone) and rows whose overrides change.
-  const recompute = new Set<string>();
+  const recompute = new Set<string>(withLocal);
   for (const item of items) {
     const id = item.skill.skill_id;
     if (!out.applied.has(id) && !out.unchangedIds.has(id)) continue;
@@ -156,11 +173,6 @@ export async function writeSkills(
       if (await upsertOpenConflict(tx, id, item.conflict, o.now)) out.conflictsOpened++;
       out.conflictsRecorded++;
     }
-  }
-  if (out.applied.size > 0) {
-    const withLocal = await tx`SELECT skill_id FROM skills
-      WHERE skill_id = ANY(${[...out.applied]}::text[]) AND local IS NOT NULL`;
-    for (const r of withLocal) recompute.add(r['skill_id'] as string);
   }
   await rewriteColumns(tx, [...recompute]);
   return out;

@@ -179,22 +179,24 @@ export class PostgresStore implements Store {
 
   async applySkillPage(input: ApplyPageInput): Promise<ApplyResult> {
     return this.#tx('applySkillPage', async (tx) => {
-      const w = await writeSkills(tx, input.items, {
-        now: input.now,
-        ttlMs: input.ttlMs,
-        epoch: input.epoch,
-        source: input.source,
-        guard: input.guard,
-      });
       let deleted = 0;
-      if (input.tombstones.length > 0) {
-        const gone = await tx`DELETE FROM skills WHERE skill_id = ANY(${[...input.tombstones]}::text[])`;
-        deleted = gone.count;
-      }
+      const w = await writeSkills(
+        tx,
+        input.items,
+        { now: input.now, ttlMs: input.ttlMs, epoch: input.epoch, source: input.source, guard: input.guard },
+        () => [
+          input.tombstones.length > 0
+            ? tx`DELETE FROM skills WHERE skill_id = ANY(${[...input.tombstones]}::text[])`.then((r) => {
+                deleted = r.count;
+              })
+            : Promise.resolve(),
+          writeCheckpoint(tx, input.checkpoint),
+          input.watermark !== undefined
+            ? tx`UPDATE sync_state SET watermark = ${input.watermark} WHERE id = 1`
+            : Promise.resolve(),
+        ],
+      );
       await this.#bumpConflictTotals(tx, w.conflictsOpened, w.conflictsClosed);
-      await writeCheckpoint(tx, input.checkpoint);
-      if (input.watermark !== undefined)
-        await tx`UPDATE sync_state SET watermark = ${input.watermark} WHERE id = 1`;
       return {
         upserted: w.upserted,
         unchanged: w.unchanged,
