@@ -492,8 +492,11 @@ describe('faults and retries', () => {
   it('an abort cancels a request in flight (REMOTE_ABORTED)', async () => {
     s.control.setFaults({ rules: [{ fault: 'hang', route: 'health' }] });
     const ac = new AbortController();
+    const hung = (): number => requestsAt(s, 'health')['0'] ?? 0;
+    const before = hung();
     const pending = failure(client(s).health({ signal: ac.signal }));
-    await new Promise((r) => setTimeout(r, 20));
+    // Abort once the simulator holds the request (it counts a hang as status 0).
+    while (hung() === before) await new Promise((r) => setImmediate(r));
     ac.abort();
     const err = await pending;
     expect(err.code).toBe('SKILLSYNC_ERR_REMOTE_ABORTED');
