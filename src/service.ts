@@ -167,6 +167,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     await live.init();
     const config = live.current;
     const metrics = new ServiceMetrics({ store, clock, defaultMetrics: true });
+    await metrics.prime(store);
 
     const remote = createMarketplaceClient(
       {
@@ -286,7 +287,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       logger,
       url: null,
       async start() {
-        await metrics.prime(store);
         service.url = await app.listen({ host: config.host, port: config.port });
         started = true;
         logger.info({ url: service.url, store: store.kind }, 'skillsync listening');

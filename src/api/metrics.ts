@@ -11,7 +11,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../store/store.js';
+import type { StoreStats, SyncState, WsState } from '../store/types.js';
 import { WS_OUTCOMES } from '../store/types.js';
+
+interface Snapshot {
+  now: number;
+  stats: StoreStats;
+  state: SyncState;
+  ws: WsState;
+}
 
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -22,12 +30,14 @@ export class ServiceMetrics {
   readonly #wsReconnects: Counter;
   readonly #outboxUploaded: Counter<'kind'>;
   readonly #httpRequests: Counter<'route' | 'status'>;
+  readonly #store: Store;
   /** Runs finished before this id were observed already (or predate the process). */
   #lastRunId = 0;
   #runsPrimed = false;
 
   constructor(options: { store: Store; clock: Clock; defaultMetrics?: boolean }) {
     const { store, clock } = options;
+    this.#store = store;
     const registers = [this.registry];
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'skillsync_' });
 
@@ -74,94 +84,91 @@ export class ServiceMetrics {
       registers,
     });
 
-    const observeRuns = (): Promise<void> => this.#observeFinishedRuns(store);
-    new Gauge({
-      name: 'skillsync_skills_cached',
-      help: 'Skills in the local store.',
-      registers,
-      async collect() {
-        const stats = await store.stats(clock.now());
-        this.set(stats.skills);
-        staleSkills.set(stats.staleSkills);
-        categories.set(stats.categories);
-        openConflicts.set(stats.openConflicts);
-        for (const [status, n] of Object.entries(stats.outbox)) outbox.set({ status }, n);
-        staleness.set(stats.oldestFetchedAt === null ? 0 : (clock.now() - stats.oldestFetchedAt) / 1000);
-        const state = await store.getSyncState();
-        conflictsDetected.set(state.conflictsDetectedTotal);
-        conflictsResolved.set(state.conflictsResolvedTotal);
-        lastSuccess.set(state.lastSuccessAt === null ? 0 : state.lastSuccessAt / 1000);
-        sinceSuccess.set(state.lastSuccessAt === null ? -1 : (clock.now() - state.lastSuccessAt) / 1000);
-        heldDeletions.set(state.heldDeletions);
-        const ws = await store.getWsState();
-        wsConnected.set(ws.connected ? 1 : 0);
-        for (const outcome of WS_OUTCOMES) wsMessages.set({ outcome }, ws.counts[outcome] ?? 0);
-        await observeRuns();
-      },
-    });
-    const staleSkills = new Gauge({
-      name: 'skillsync_skills_stale',
-      help: 'Cached skills past their TTL (still served).',
-      registers,
-    });
-    const categories = new Gauge({
-      name: 'skillsync_categories_cached',
-      help: 'Categories in the local store.',
-      registers,
-    });
-    const openConflicts = new Gauge({
-      name: 'skillsync_conflicts_open',
-      help: 'Conflicts waiting for a decision.',
-      registers,
-    });
+    // prom-client runs every collect() of a scrape concurrently: they share one snapshot.
+    let pending: Promise<Snapshot> | null = null;
+    const snapshot = (): Promise<Snapshot> =>
+      (pending ??= (async () => {
+        const now = clock.now();
+        const [stats, state, ws] = await Promise.all([
+          store.stats(now),
+          store.getSyncState(),
+          store.getWsState(),
+        ]);
+        return { now, stats, state, ws };
+      })().finally(() => {
+        pending = null;
+      }));
+    const gauge = (
+      name: string,
+      help: string,
+      read: (s: Snapshot, set: (value: number, labels?: Record<string, string>) => void) => void,
+      labelNames: string[] = [],
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          const s = await snapshot();
+          read(s, (value, labels) => (labels ? this.set(labels, value) : this.set(value)));
+        },
+      });
+    };
+    gauge('skillsync_skills_cached', 'Skills in the local store.', (s, set) => set(s.stats.skills));
+    gauge('skillsync_skills_stale', 'Cached skills past their TTL (still served).', (s, set) =>
+      set(s.stats.staleSkills),
+    );
+    gauge('skillsync_categories_cached', 'Categories in the local store.', (s, set) =>
+      set(s.stats.categories),
+    );
+    gauge('skillsync_conflicts_open', 'Conflicts waiting for a decision.', (s, set) =>
+      set(s.stats.openConflicts),
+    );
     // Cumulative totals kept by the store: gauges, because the store (not this process) counts.
-    const conflictsDetected = new Gauge({
-      name: 'skillsync_conflicts_detected',
-      help: 'Conflicts detected since the store was created.',
-      registers,
-    });
-    const conflictsResolved = new Gauge({
-      name: 'skillsync_conflicts_resolved',
-      help: 'Conflicts resolved since the store was created.',
-      registers,
-    });
-    const outbox = new Gauge({
-      name: 'skillsync_outbox_items',
-      help: 'Outbox items by status (pending, in_flight, done, dead).',
-      labelNames: ['status'],
-      registers,
-    });
-    const staleness = new Gauge({
-      name: 'skillsync_cache_oldest_age_seconds',
-      help: 'Age of the least recently synced skill.',
-      registers,
-    });
-    const lastSuccess = new Gauge({
-      name: 'skillsync_sync_last_success_timestamp_seconds',
-      help: 'End of the last successful sync (0 = never).',
-      registers,
-    });
-    const sinceSuccess = new Gauge({
-      name: 'skillsync_sync_seconds_since_success',
-      help: 'Seconds since the last successful sync (-1 = never).',
-      registers,
-    });
-    const heldDeletions = new Gauge({
-      name: 'skillsync_sync_held_deletions',
-      help: 'Deletions held by the delete guard, waiting for an operator.',
-      registers,
-    });
-    const wsConnected = new Gauge({
-      name: 'skillsync_ws_connected',
-      help: '1 when the WebSocket is connected.',
-      registers,
-    });
-    const wsMessages = new Gauge({
-      name: 'skillsync_ws_messages',
-      help: 'WebSocket messages by outcome, as counted in the store.',
-      labelNames: ['outcome'],
-      registers,
-    });
+    gauge('skillsync_conflicts_detected', 'Conflicts detected since the store was created.', (s, set) =>
+      set(s.state.conflictsDetectedTotal),
+    );
+    gauge('skillsync_conflicts_resolved', 'Conflicts resolved since the store was created.', (s, set) =>
+      set(s.state.conflictsResolvedTotal),
+    );
+    gauge(
+      'skillsync_outbox_items',
+      'Outbox items by status (pending, in_flight, done, dead).',
+      (s, set) => {
+        for (const [status, n] of Object.entries(s.stats.outbox)) set(n, { status });
+      },
+      ['status'],
+    );
+    gauge('skillsync_cache_oldest_age_seconds', 'Age of the least recently synced skill.', (s, set) =>
+      set(s.stats.oldestFetchedAt === null ? 0 : (s.now - s.stats.oldestFetchedAt) / 1000),
+    );
+    gauge(
+      'skillsync_sync_last_success_timestamp_seconds',
+      'End of the last successful sync (0 = never).',
+      (s, set) => set(s.state.lastSuccessAt === null ? 0 : s.state.lastSuccessAt / 1000),
+    );
+    gauge(
+      'skillsync_sync_seconds_since_success',
+      'Seconds since the last successful sync (-1 = never).',
+      (s, set) => set(s.state.lastSuccessAt === null ? -1 : (s.now - s.state.lastSuccessAt) / 1000),
+    );
+    gauge(
+      'skillsync_sync_held_deletions',
+      'Deletions held by the delete guard, waiting for an operator.',
+      (s, set) => set(s.state.heldDeletions),
+    );
+    gauge('skillsync_ws_connected', '1 when the WebSocket is connected.', (s, set) =>
+      set(s.ws.connected ? 1 : 0),
+    );
+    gauge(
+      'skillsync_ws_messages',
+      'WebSocket messages by outcome, as counted in the store.',
+      (s, set) => {
+        for (const outcome of WS_OUTCOMES) set(s.ws.counts[outcome] ?? 0, { outcome });
+      },
+      ['outcome'],
+    );
   }
 
   async #observeFinishedRuns(store: Store): Promise<void> {
@@ -215,6 +222,8 @@ export class ServiceMetrics {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
+    // Before rendering: the histogram and counter are rendered alongside the gauges' collects.
+    await this.#observeFinishedRuns(this.#store);
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

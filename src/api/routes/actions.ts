@@ -45,6 +45,7 @@ const Overrides = Type.Record(
   {
     maxProperties: 50,
     minProperties: 1,
+    additionalProperties: false,
   },
 );
 
