@@ -45,6 +45,12 @@ import type { OutboxItem } from '../store/types.js';
 export interface OutboxUploaderOptions {
   /** Items uploaded at once (different chains). */
   readonly concurrency: number;
+  /**
+   * A claim pass waits until at least this many slots are free (or nothing is in flight):
+   * a claim is a query over the pending items, so sharing it between several items is
+   * cheaper than one claim per completion. Capped at `concurrency`.
+   */
+  readonly claimMinFree: number;
   /** How long a claimed item stays leased; a crashed uploader's items return after it. */
   readonly leaseMs: number;
   /** Backoff of a transient failure: full jitter in [0, min(cap, base * 2^(attempt-1))]. */
@@ -66,6 +72,7 @@ export interface OutboxUploaderOptions {
 
 export const DEFAULT_OUTBOX_UPLOADER: OutboxUploaderOptions = Object.freeze({
   concurrency: 10,
+  claimMinFree: 5,
   leaseMs: 120_000,
   backoffBaseMs: 1_000,
   backoffCapMs: 3_600_000,
@@ -79,6 +86,7 @@ export const DEFAULT_OUTBOX_UPLOADER: OutboxUploaderOptions = Object.freeze({
 
 const RANGES: Record<keyof OutboxUploaderOptions, readonly [number, number]> = {
   concurrency: [1, 100],
+  claimMinFree: [1, 100],
   leaseMs: [1, 24 * 3_600_000],
   backoffBaseMs: [1, 3_600_000],
   backoffCapMs: [1, 7 * 24 * 3_600_000],
@@ -387,7 +395,13 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
       free = 1;
     } else {
       free = this.options.concurrency - this.#active.size;
-      if (free <= 0) return; // a completion pumps again
+      // Not enough room yet: a completion pumps again.
+      if (
+        free <= 0 ||
+        (this.#active.size > 0 && free < Math.min(this.options.claimMinFree, this.options.concurrency))
+      ) {
+        return;
+      }
     }
     const items = await this.#store.claimDueOutbox({
       now,
