@@ -1,0 +1,210 @@
+/**
+ * bench/ws-apply: the real-time channel's apply path, end to end over a real socket.
+ *
+ *   npx tsx bench/ws-apply.ts [--events 20000] [--skills 10000] [--rate 1000] [--seconds 10]
+ *
+ * 1. Sustained apply rate: N skill updates are made on the simulator while the client is
+ *    down; the client then connects with its persisted lastSeq and `resume` replays all N in
+ *    one burst. Measured: N / (time from connect to the last event applied in SQLite), through
+ *    the whole path (frame -> parse/validate -> conflict resolution in the engine -> version-
+ *    guarded write). Baseline in the same run: the same kind of updates written straight
+ *    into the store with applySkillEvent (no socket, no parsing, no engine) -> ratio.
+ *    Target: >= 5,000 events/s.
+ * 2. Latency at a steady rate (default 1,000 events/s for 10 s): from the simulator emitting
+ *    an update to the change being readable from the store (getSkill after the apply), p50 /
+ *    p99 / max. Target: p99 <= 50 ms. The simulator runs in this process (same event loop),
+ *    so its own work is included in the figures: a conservative measurement.
+ *
+ * SQLite on a file (WAL, synchronous=normal) in a temp dir. The client's rate limit is raised
+ * above the offered rate (the default 100 msg/s would turn the burst into catch-up syncs) and
+ * the engine's catch-up delay is long so no catch-up listing competes with the measurement.
+ * Last line: one JSON object.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { startSimulator } from '../simulator/index.js';
+import type { Skill } from '../src/remote/contract.js';
+import { createMarketplaceClient } from '../src/remote/marketplace-client.js';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { StreamSink } from '../src/stream/stream-sink.js';
+import { createEngineSink } from '../src/stream/stream-sink.js';
+import { WsClient } from '../src/stream/ws-client.js';
+import { hashSkill } from '../src/sync/skill-hash.js';
+import { SyncEngine } from '../src/sync/sync-engine.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+}
+
+const EVENTS = arg('events', 20_000);
+const SKILLS = arg('skills', 10_000);
+const RATE = arg('rate', 1_000);
+const SECONDS = arg('seconds', 10);
+const TOKEN = 'bench-ws-apply-token';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const pct = (sorted: number[], p: number): number =>
+  sorted.length === 0
+    ? NaN
+    : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
+const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'skillsync-ws-apply-'));
+  const sim = await startSimulator({ skills: SKILLS, seed: 5, token: TOKEN, wsBufferSize: EVENTS + 10 });
+  const store = await openSqliteStore({ path: join(dir, 'bench.db') });
+  const remote = createMarketplaceClient({ baseUrl: sim.url, token: TOKEN, requestsPerMinute: 0 });
+  const engine = new SyncEngine({ remote, store, options: { pageSize: 1000, catchUpDelayMs: 10 * 60_000 } });
+  try {
+    const t0 = performance.now();
+    const full = await engine.syncAll({ trigger: 'startup', mode: 'full' });
+    if (full.status !== 'success') throw new Error(`initial sync: ${full.status}`);
+    console.log(`initial full sync: ${SKILLS} skills in ${round(performance.now() - t0, 0)} ms`);
+
+    // ---- baseline: the same kind of updates straight into the store ----------------------
+    const baseIds = sim.control.mutate(EVENTS, ['update']).map((m) => m.skillId as string);
+    const baseSkills: Skill[] = [];
+    for (const id of baseIds) {
+      const s = sim.control.getSkill(id);
+      if (s) baseSkills.push(s);
+    }
+    const ttlMs = engine.options.ttlMs;
+    const b0 = performance.now();
+    for (const skill of baseSkills) {
+      await store.applySkillEvent(
+        { skill, contentHash: hashSkill(skill) },
+        { now: Date.now(), ttlMs, epoch: null, source: 'websocket' },
+      );
+    }
+    const baseMs = performance.now() - b0;
+    const basePerSec = baseSkills.length / (baseMs / 1000);
+    console.log(
+      `baseline store.applySkillEvent: ${baseSkills.length} in ${round(baseMs, 0)} ms = ${round(basePerSec, 0)}/s`,
+    );
+
+    // ---- 1. sustained apply: a resume burst of EVENTS updates ----------------------------
+    const seqBefore = sim.control.stats().seq;
+    await store.updateWsState({ lastSeq: seqBefore });
+    sim.control.mutate(EVENTS, ['update']);
+    const real = createEngineSink({ engine, store, ttlMs });
+    const pendingEmit = new Map<string, number[]>();
+    const latencies: number[] = [];
+    let measuring = false;
+    const sink: StreamSink = {
+      ...real,
+      async applySkill(skill) {
+        const outcome = await real.applySkill(skill);
+        if (measuring) {
+          const q = pendingEmit.get(skill.skill_id);
+          const emittedAt = q?.shift();
+          if (emittedAt !== undefined) {
+            if (q?.length === 0) pendingEmit.delete(skill.skill_id);
+            const read = await store.getSkill(skill.skill_id, Date.now());
+            if (read?.remoteUpdatedAt !== skill.updated_at) throw new Error('not readable after apply');
+            latencies.push(performance.now() - emittedAt);
+          }
+        }
+        return outcome;
+      },
+    };
+    const client = new WsClient(
+      {
+        url: sim.wsUrl,
+        token: TOKEN,
+        instanceId: 'bench',
+        pipeline: { rateLimitPerSec: Math.max(20_000, RATE * 4), flushIntervalMs: 1_000 },
+      },
+      { store, sink },
+    );
+    const c0 = performance.now();
+    await client.start();
+    const applied = (): number => {
+      const c = client.status().pipeline.counts;
+      return c.applied + c.duplicate + c.stale;
+    };
+    while (applied() < EVENTS) {
+      if (performance.now() - c0 > 120_000)
+        throw new Error(`only ${applied()} of ${EVENTS} applied in 120 s`);
+      await sleep(5);
+    }
+    const burstMs = performance.now() - c0;
+    const applyPerSec = EVENTS / (burstMs / 1000);
+    const counts = client.status().pipeline.counts;
+    console.log(
+      `sustained apply over the socket: ${EVENTS} events in ${round(burstMs, 0)} ms = ${round(applyPerSec, 0)} events/s ` +
+        `(applied ${counts.applied}, duplicate ${counts.duplicate}, stale ${counts.stale}); ` +
+        `${round(applyPerSec / basePerSec, 3)}x the bare store`,
+    );
+
+    // ---- 2. latency at RATE events/s --------------------------------------------------------
+    measuring = true;
+    const total = Math.round(RATE * SECONDS);
+    const tickMs = 10;
+    const perTick = Math.max(1, Math.round((RATE * tickMs) / 1000));
+    const l0 = performance.now();
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - l0) / 1000) * RATE) + perTick);
+      const n = due - sent;
+      if (n > 0) {
+        const at = performance.now();
+        for (const m of sim.control.mutate(n, ['update'])) {
+          const id = m.skillId as string;
+          const q = pendingEmit.get(id);
+          if (q) q.push(at);
+          else pendingEmit.set(id, [at]);
+        }
+        sent += n;
+      }
+      await sleep(tickMs);
+    }
+    const offeredMs = performance.now() - l0;
+    while (latencies.length < total && performance.now() - l0 < offeredMs + 10_000) await sleep(5);
+    measuring = false;
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const p50 = pct(sorted, 50);
+    const p99 = pct(sorted, 99);
+    const max = sorted[sorted.length - 1] ?? NaN;
+    console.log(
+      `latency emit -> readable at ${round((total / offeredMs) * 1000, 0)} events/s over ${round(offeredMs / 1000, 1)} s: ` +
+        `n=${sorted.length} p50=${round(p50)} ms p99=${round(p99)} ms max=${round(max)} ms`,
+    );
+    console.log(
+      `targets: apply >= 5000/s ${applyPerSec >= 5000 ? 'met' : 'MISSED'}; p99 <= 50 ms ${p99 <= 50 ? 'met' : 'MISSED'}`,
+    );
+    await client.stop();
+    console.log(
+      JSON.stringify({
+        bench: 'ws-apply',
+        events: EVENTS,
+        skills: SKILLS,
+        applyEventsPerSec: round(applyPerSec, 0),
+        baselineStoreEventsPerSec: round(basePerSec, 0),
+        applyVsStoreRatio: round(applyPerSec / basePerSec, 3),
+        latencyRatePerSec: RATE,
+        latencySamples: sorted.length,
+        latencyLost: total - sorted.length,
+        latencyP50Ms: round(p50),
+        latencyP99Ms: round(p99),
+        latencyMaxMs: round(max),
+        applyTargetMet: applyPerSec >= 5000,
+        latencyTargetMet: p99 <= 50,
+      }),
+    );
+  } finally {
+    await engine.close();
+    await sim.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
