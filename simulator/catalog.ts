@@ -9,18 +9,21 @@
  * the initial skills come from the seed and a fixed base time, not from the wall clock.
  */
 import type { Category, Skill } from '../src/remote/contract.js';
-import { catalogDigest, categoryContentHash, skillContentHash } from '../src/remote/contract.js';
+import { catalogDigest, categoryContentHash } from '../src/remote/contract.js';
+import { sha256Hex } from '../src/remote/canonical.js';
 import type { Clock } from '../src/core/clock.js';
 import {
   baseCategory,
   categoryDescription,
   MAX_BASE_CATEGORIES,
+  skillCanonicalJson,
   skillCategory,
   skillContentFragment,
   skillName,
 } from './content.js';
 import { Fenwick } from './fenwick.js';
 import { hash4 } from './rng.js';
+import { isoTime } from './iso-time.js';
 
 /** Initial timestamps fall in the two years before this instant. */
 export const CATALOG_BASE_TIME_MS = Date.UTC(2025, 0, 1);
@@ -53,7 +56,7 @@ export function skillIdOf(index: number): string {
   return ID_PREFIX + String(index).padStart(ID_DIGITS, '0');
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = isoTime;
 
 export class Catalog {
   readonly seed: number;
@@ -220,11 +223,30 @@ export class Catalog {
     return JSON.parse(this.skillJson(i)) as Skill;
   }
 
-  /** Content hash of a skill as a client store sees it (skill_id key, no deleted_at). */
+  /** Canonical JSON of a skill's hashed content (equals canonicalJson of the parsed skill minus timestamps). */
+  skillCanonical(i: number): string {
+    return skillCanonicalJson(
+      this.seed,
+      i,
+      this.version[i] as number,
+      this.baseCategoryCount,
+      `"${skillIdOf(i)}"`,
+      {
+        averageRating: this.averageRating(i),
+        ratingCount: this.ratingCount[i] as number,
+        installCount: this.installCount[i] as number,
+      },
+    );
+  }
+
+  /**
+   * Content hash of a skill as a client store sees it (skill_id key, no deleted_at): the same
+   * value as skillContentHash(readSkill(listing JSON)), computed from the canonical builder.
+   */
   skillHash(i: number): string {
     const off = i * 32;
     if (this.#hashValid[i] === 1) return this.#hashSlab.toString('hex', off, off + 32);
-    const hex = skillContentHash(this.skill(i));
+    const hex = sha256Hex(this.skillCanonical(i));
     this.#hashSlab.write(hex, off, 32, 'hex');
     this.#hashValid[i] = 1;
     return hex;

@@ -220,11 +220,8 @@ const TAGS = [
 
 /** JSON-escaped (quoted) forms, computed once. */
 const q = (s: string): string => JSON.stringify(s);
-const Q_SENTENCES = SENTENCES.map((s) => JSON.stringify(s).slice(1, -1));
+const esc = (s: string): string => JSON.stringify(s).slice(1, -1);
 const Q_AUTHORS = AUTHORS.map(q);
-const Q_PY = PY_PACKAGES.map(q);
-const Q_NPM = NPM_PACKAGES.map(q);
-const Q_TAGS = TAGS.map(q);
 const Q_TYPES = SKILL_TYPES.map(q);
 
 export interface CategoryInfo {
@@ -238,23 +235,87 @@ export function baseCategory(i: number): CategoryInfo {
   return { name: c[0], displayName: c[1] };
 }
 
-const Q_CATEGORY_NAMES = BASE_CATEGORIES.map((c) => q(c[0]));
-
-/** Per-category template fragments, so building a skill is concatenation only. */
-interface Template {
-  readonly codePrefix: string;
+/** Per-category fragments. */
+interface CategoryTemplate {
+  /** `,"category":"x"` */
+  readonly categoryMember: string;
+  /** Escaped `atom run x/` */
   readonly commandPrefix: string;
+  /** Escaped code header. */
+  readonly codePrefix: string;
 }
-const TEMPLATES: Template[] = BASE_CATEGORIES.map(([name]) => ({
-  codePrefix: JSON.stringify(
+const CATEGORY_TEMPLATES: CategoryTemplate[] = BASE_CATEGORIES.map(([name]) => ({
+  categoryMember: `,"category":${q(name)}`,
+  commandPrefix: esc(`atom run ${name}/`),
+  codePrefix: esc(
     `import json\nfrom skills.${name.replace(/-/g, '_')} import run\n\ndef main(args):\n    """Entry point."""\n`,
-  ).slice(1, -1),
-  commandPrefix: JSON.stringify(`atom run ${name}/`).slice(1, -1),
+  ),
 }));
 
+/**
+ * Lists of k consecutive pool items starting at s (wrapping), pre-joined: table[s][k-1].
+ * Descriptions, tags and packages are picked from these, so no join runs per skill.
+ */
+function listTable(pool: readonly string[], maxCount: number, step: number, sep: string): string[][] {
+  return pool.map((_, s) => {
+    const out: string[] = [];
+    let acc = '';
+    for (let k = 0; k < maxCount; k++) {
+      acc += (k > 0 ? sep : '') + (pool[(s + k * step) % pool.length] as string);
+      out.push(acc);
+    }
+    return out;
+  });
+}
+const DESCRIPTIONS = listTable(SENTENCES.map(esc), 8, 5, ' ');
+const TAG_LISTS = listTable(TAGS.map(q), 4, 7, ',');
+const PY_LISTS = listTable(PY_PACKAGES.map(q), 3, 7, ',');
+const NPM_LISTS = listTable(NPM_PACKAGES.map(q), 3, 7, ',');
+
+const COMBOS = ADJECTIVES.length * TOPICS.length * NOUNS.length;
+
+/** Per-name fragments (a name is one of ADJECTIVES x TOPICS x NOUNS), built on first use. */
+interface NameTemplate {
+  readonly name: string;
+  /** `,"name":"N","description":"N: ` */
+  readonly head: string;
+  /** `"N"` */
+  readonly nameJson: string;
+  /** Escaped `N: `, the start of the description. */
+  readonly descHead: string;
+  /** Escaped slug. */
+  readonly slug: string;
+  /** Escaped code lines `    step_k = run(args, "slug", ` for k = 0..4. */
+  readonly steps: readonly string[];
+}
+const NAME_TEMPLATES: (NameTemplate | undefined)[] = new Array<NameTemplate | undefined>(COMBOS);
+
+function nameCombo(seed: number, index: number): number {
+  return hash4(seed, index, 0, 11) % COMBOS;
+}
+
+function nameTemplate(combo: number): NameTemplate {
+  let t = NAME_TEMPLATES[combo];
+  if (t) return t;
+  const a = combo % ADJECTIVES.length;
+  const b = Math.floor(combo / ADJECTIVES.length) % TOPICS.length;
+  const c = Math.floor(combo / (ADJECTIVES.length * TOPICS.length));
+  const name = `${ADJECTIVES[a]} ${TOPICS[b]} ${NOUNS[c]}`;
+  const slug = name.toLowerCase().replace(/ /g, '-');
+  t = {
+    name,
+    head: `,"name":${q(name)},"description":"${esc(name)}: `,
+    nameJson: q(name),
+    descHead: `${esc(name)}: `,
+    slug: esc(slug),
+    steps: [0, 1, 2, 3, 4].map((k) => esc(`    step_${k} = run(args, "${slug}", `)),
+  };
+  NAME_TEMPLATES[combo] = t;
+  return t;
+}
+
 export function skillName(seed: number, index: number): string {
-  const h = hash4(seed, index, 0, 11);
-  return `${ADJECTIVES[h % ADJECTIVES.length]} ${TOPICS[(h >>> 8) % TOPICS.length]} ${NOUNS[(h >>> 16) % NOUNS.length]}`;
+  return nameTemplate(nameCombo(seed, index)).name;
 }
 
 /** Index of the base category a skill belongs to (fixed for its life). */
@@ -262,18 +323,69 @@ export function skillCategory(seed: number, index: number, categoryCount: number
   return hash4(seed, index, 0, 12) % categoryCount;
 }
 
-function pickList(pool: readonly string[], h: number, count: number): string {
-  let out = '';
-  for (let k = 0; k < count; k++) {
-    if (k > 0) out += ',';
-    out += pool[(h + k * 7) % pool.length];
-  }
-  return out;
+const LICENSES = [
+  ',"metadata":{"license":"MIT","revision":',
+  ',"metadata":{"license":"Apache-2.0","revision":',
+];
+const NEWLINE = esc('\n');
+const CODE_TAIL = esc('    return json.dumps(step_0)\n');
+
+/** The JSON-escaped pieces of one skill's content, picked by hashes of (seed, index, version). */
+interface SkillParts {
+  nt: NameTemplate;
+  desc: string;
+  category: string;
+  type: string;
+  author: string;
+  version: string;
+  tags: string;
+  py: string;
+  npm: string;
+  command: string;
+  code: string;
+  limit: number;
+  license: number;
+  revision: number;
+  region: number;
+  shard: number;
+}
+
+function skillParts(seed: number, index: number, version: number, categoryCount: number): SkillParts {
+  const h0 = hash4(seed, index, version, 1);
+  const h1 = hash4(seed, index, version, 2);
+  const h2 = hash4(seed, index, 0, 3);
+  const cat = CATEGORY_TEMPLATES[skillCategory(seed, index, categoryCount)] as CategoryTemplate;
+  const nt = nameTemplate(nameCombo(seed, index));
+  const typeIdx = h2 % SKILL_TYPES.length;
+  const nCode = 1 + ((h1 >>> 4) % 5);
+  let code = cat.codePrefix;
+  for (let k = 0; k < nCode; k++) code += (nt.steps[k] as string) + version + ')' + NEWLINE;
+  return {
+    nt,
+    // Description: 1-8 sentences, so skills range from about 0.5 to 2 KB.
+    desc: (DESCRIPTIONS[h1 % DESCRIPTIONS.length] as string[])[h0 % 8] as string,
+    category: cat.categoryMember,
+    type: Q_TYPES[typeIdx] as string,
+    author: Q_AUTHORS[h2 % Q_AUTHORS.length] as string,
+    version: `${1 + (h2 % 3)}.${version - 1}.${h0 % 10}`,
+    tags: (TAG_LISTS[(h0 >>> 3) % TAG_LISTS.length] as string[])[(h0 >>> 11) % 4] as string,
+    py: typeIdx === 0 ? ((PY_LISTS[(h1 >>> 5) % PY_LISTS.length] as string[])[(h1 >>> 9) % 3] as string) : '',
+    npm:
+      typeIdx === 1 ? ((NPM_LISTS[(h1 >>> 5) % NPM_LISTS.length] as string[])[(h1 >>> 9) % 3] as string) : '',
+    command: cat.commandPrefix + nt.slug,
+    code: code + CODE_TAIL,
+    limit: 10 + (h0 % 990),
+    license: h2 & 1,
+    revision: version,
+    region: 1 + (h2 % 3),
+    shard: h2 % 64,
+  };
 }
 
 /**
  * The content of a skill, as a JSON fragment that starts right after the id member and ends
  * before the aggregates: `,"name":...,"x_origin":{...}`. Pure in (seed, index, version).
+ * Only concatenation of precomputed pieces and small integers: about a microsecond.
  */
 export function skillContentFragment(
   seed: number,
@@ -281,44 +393,116 @@ export function skillContentFragment(
   version: number,
   categoryCount: number,
 ): string {
-  const h0 = hash4(seed, index, version, 1);
-  const h1 = hash4(seed, index, version, 2);
-  const h2 = hash4(seed, index, 0, 3);
-  const cat = skillCategory(seed, index, categoryCount);
-  const tpl = TEMPLATES[cat] as Template;
-  const name = skillName(seed, index);
-  const typeIdx = h2 % SKILL_TYPES.length;
-  // Description: 1-8 sentences, so skills range from about 0.5 to 2 KB.
-  const nSent = 1 + (h0 % 8);
-  let desc = `${name}: `;
-  for (let k = 0; k < nSent; k++) {
-    if (k > 0) desc += ' ';
-    desc += Q_SENTENCES[(h1 + k * 5) % Q_SENTENCES.length];
-  }
-  const slug = name.toLowerCase().replace(/ /g, '-');
-  const major = 1 + (h2 % 3);
-  const patch = h0 % 10;
-  const nCode = 1 + ((h1 >>> 4) % 5);
-  let code = tpl.codePrefix;
-  for (let k = 0; k < nCode; k++)
-    code += `    step_${k} = run(args, ${JSON.stringify(slug).slice(1, -1)}, ${version})\\n`;
-  code += '    return json.dumps(step_0)\\n';
+  const p = skillParts(seed, index, version, categoryCount);
   return (
-    `,"name":${q(name)}` +
-    `,"description":"${desc}"` +
-    `,"category":${Q_CATEGORY_NAMES[cat]}` +
-    `,"skill_type":${Q_TYPES[typeIdx]}` +
-    `,"author":${Q_AUTHORS[h2 % Q_AUTHORS.length]}` +
-    `,"version":"${major}.${version - 1}.${patch}"` +
-    `,"tags":[${pickList(Q_TAGS, h0 >>> 3, 1 + ((h0 >>> 11) % 4))}]` +
-    `,"python_packages":[${typeIdx === 0 ? pickList(Q_PY, h1 >>> 5, 1 + ((h1 >>> 9) % 3)) : ''}]` +
-    `,"npm_packages":[${typeIdx === 1 ? pickList(Q_NPM, h1 >>> 5, 1 + ((h1 >>> 9) % 3)) : ''}]` +
-    `,"examples":["${tpl.commandPrefix}${slug} --input data.json","${tpl.commandPrefix}${slug} --dry-run"]` +
-    `,"code":"${code}"` +
-    `,"command":"${tpl.commandPrefix}${slug}"` +
-    `,"parameters":{"input":{"type":"string","required":true},"limit":{"type":"integer","default":${10 + (h0 % 990)}}}` +
-    `,"metadata":{"license":"${h2 % 2 === 0 ? 'MIT' : 'Apache-2.0'}","revision":${version},"homepage":"https://example.com/skills/${slug}"}` +
-    `,"x_origin":{"region":"eu-${1 + (h2 % 3)}","shard":${h2 % 64}}`
+    p.nt.head +
+    p.desc +
+    '"' +
+    p.category +
+    ',"skill_type":' +
+    p.type +
+    ',"author":' +
+    p.author +
+    ',"version":"' +
+    p.version +
+    '","tags":[' +
+    p.tags +
+    '],"python_packages":[' +
+    p.py +
+    '],"npm_packages":[' +
+    p.npm +
+    '],"examples":["' +
+    p.command +
+    ' --input data.json","' +
+    p.command +
+    ' --dry-run"],"code":"' +
+    p.code +
+    '","command":"' +
+    p.command +
+    '","parameters":{"input":{"type":"string","required":true},"limit":{"type":"integer","default":' +
+    p.limit +
+    '}}' +
+    LICENSES[p.license] +
+    p.revision +
+    ',"homepage":"https://example.com/skills/' +
+    p.nt.slug +
+    '"},"x_origin":{"region":"eu-' +
+    p.region +
+    '","shard":' +
+    p.shard +
+    '}'
+  );
+}
+
+export interface SkillAggregates {
+  averageRating: number;
+  ratingCount: number;
+  installCount: number;
+}
+
+/**
+ * The same skill in canonical JSON (src/remote/canonical.ts: keys sorted by code unit, no
+ * timestamps), built directly so the digest of a million skills does not parse and re-sort
+ * a million objects. test/simulator-catalog.test.ts checks it equals canonicalJson of the
+ * parsed listing JSON.
+ */
+export function skillCanonicalJson(
+  seed: number,
+  index: number,
+  version: number,
+  categoryCount: number,
+  skillIdJson: string,
+  agg: SkillAggregates,
+): string {
+  const p = skillParts(seed, index, version, categoryCount);
+  return (
+    '{"author":' +
+    p.author +
+    ',"average_rating":' +
+    agg.averageRating +
+    p.category +
+    ',"code":"' +
+    p.code +
+    '","command":"' +
+    p.command +
+    '","description":"' +
+    p.nt.descHead +
+    p.desc +
+    '","examples":["' +
+    p.command +
+    ' --input data.json","' +
+    p.command +
+    ' --dry-run"],"install_count":' +
+    agg.installCount +
+    ',"metadata":{"homepage":"https://example.com/skills/' +
+    p.nt.slug +
+    '","license":' +
+    (p.license === 0 ? '"MIT"' : '"Apache-2.0"') +
+    ',"revision":' +
+    p.revision +
+    '},"name":' +
+    p.nt.nameJson +
+    ',"npm_packages":[' +
+    p.npm +
+    '],"parameters":{"input":{"required":true,"type":"string"},"limit":{"default":' +
+    p.limit +
+    ',"type":"integer"}},"python_packages":[' +
+    p.py +
+    '],"rating_count":' +
+    agg.ratingCount +
+    ',"skill_id":' +
+    skillIdJson +
+    ',"skill_type":' +
+    p.type +
+    ',"tags":[' +
+    p.tags +
+    '],"version":"' +
+    p.version +
+    '","x_origin":{"region":"eu-' +
+    p.region +
+    '","shard":' +
+    p.shard +
+    '}}'
   );
 }
 

@@ -1,13 +1,14 @@
 /**
  * Path layouts the real marketplace has shown across releases. The handle's `url` is the base
  * URL (`http://host:port/api/v1/marketplace`); these paths are relative to it, so a client
- * configured with the matching path overrides works against any layout.
+ * configured with the matching path overrides works against any layout. The names are the
+ * client's preset names (src/remote/paths.ts PATH_LAYOUTS), so one setting drives both.
  */
 export const SIMULATOR_BASE_PATH = '/api/v1/marketplace';
 
 export const LAYOUTS = {
   /** `/skills`, `/categories`, `/health` (the contract's default). */
-  flat: { skills: '/skills', categories: '/categories', health: '/health' },
+  skills: { skills: '/skills', categories: '/categories', health: '/health' },
   /** `/marketplace/skills`, `/marketplace/categories`, `/marketplace/health`. */
   marketplace: {
     skills: '/marketplace/skills',
@@ -15,7 +16,7 @@ export const LAYOUTS = {
     health: '/marketplace/health',
   },
   /** `/skills/marketplace/skills`, `/skills/marketplace/categories`, `/skills/marketplace/health`. */
-  nested: {
+  'skills-marketplace': {
     skills: '/skills/marketplace/skills',
     categories: '/skills/marketplace/categories',
     health: '/skills/marketplace/health',

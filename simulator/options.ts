@@ -67,7 +67,7 @@ export const DEFAULT_SIMULATOR_OPTIONS = Object.freeze({
   seed: 1,
   skills: 10_000,
   categories: MAX_BASE_CATEGORIES,
-  layout: 'flat' as LayoutName,
+  layout: 'skills' as LayoutName,
   categoriesWrapped: false,
   idAlias: false,
   pageSizeCap: 1000,

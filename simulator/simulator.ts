@@ -21,6 +21,7 @@ import {
   type ResolvedOptions,
 } from './options.js';
 import { hash4, Rng } from './rng.js';
+import { isoTime } from './iso-time.js';
 import type { WsHub } from './ws-hub.js';
 
 /** Settings that may change while the simulator runs (control `configure`). */
@@ -46,7 +47,7 @@ const LIVE_KEYS: ReadonlySet<string> = new Set([
   'emitEvents',
 ]);
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = isoTime;
 
 export class Simulator {
   readonly options: ResolvedOptions;
