@@ -27,6 +27,7 @@ import { createEngineSink } from './stream/stream-sink.js';
 import { WsClient } from './stream/ws-client.js';
 import { LocalActions } from './sync/local-actions.js';
 import { OutboxUploader } from './sync/outbox-uploader.js';
+import { clientOptionsFromConfig, engineOptionsFromConfig } from './sync/engine-config.js';
 import { SyncEngine } from './sync/sync-engine.js';
 
 export interface ServiceOptions {
@@ -69,15 +70,6 @@ function pathsFrom(config: Config): Partial<MarketplacePaths> & { layout: Config
   ];
   for (const [route, path] of overrides) if (path !== '') out[route] = path;
   return out;
-}
-
-function engineOptions(config: Config) {
-  return {
-    pageSize: config.pageSize,
-    ttlMs: config.cacheTtlHours * 3_600_000,
-    strategy: config.conflictStrategy,
-    deleteGuard: { maxFraction: config.deleteGuardPercent / 100, maxCount: config.deleteGuardMaxSkills },
-  };
 }
 
 /** Adapts the engine to the API's SyncPort: trigger answers with the run id as soon as it exists. */
@@ -171,14 +163,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
 
     const remote = createMarketplaceClient(
       {
-        baseUrl: config.apiUrl,
-        token: config.apiToken,
-        instanceId: config.instanceId === '' ? undefined : config.instanceId,
+        ...clientOptionsFromConfig(config),
+        // The layout and every per-route override (the shared helper knows only three routes).
         paths: pathsFrom(config),
-        connectTimeoutMs: config.apiTimeoutSeconds * 1000,
-        headersTimeoutMs: config.apiTimeoutSeconds * 1000,
-        bodyTimeoutMs: config.apiTimeoutSeconds * 1000,
-        requestsPerMinute: config.requestBudgetPerMinute,
         onRequest: (event) => metrics.recordRemoteRequest(event),
       },
       clock,
@@ -189,7 +176,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       store,
       clock,
       logger: logger.child({ component: 'sync' }),
-      options: engineOptions(config),
+      options: engineOptionsFromConfig(config),
     });
 
     let ws: WsClient | null = null;
@@ -264,7 +251,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     const app = await buildApp(deps);
 
     live.onChange(async (next, previous) => {
-      engine.updateOptions(engineOptions(next));
+      engine.updateOptions(engineOptionsFromConfig(next));
       if (ws && next.wsEnabled !== previous.wsEnabled && ws.status().enabled !== next.wsEnabled) {
         if (next.wsEnabled) await ws.enable();
         else await ws.disable();

@@ -1,12 +1,41 @@
+/**
+ * `skillsync serve`: the service — background sync, WebSocket, outbox uploads, and the HTTP
+ * API + dashboard — until SIGTERM/SIGINT (graceful; a second signal exits at once).
+ * Exit code 2 on a bad configuration value (the message names the variable and its range).
+ */
 import type { Command } from 'commander';
+import { addConfigOptions } from '../../config/cli-options.js';
+import { loadConfig } from '../../config/load-config.js';
+import { ConfigError } from '../../core/errors.js';
+import { createService, installSignalHandlers } from '../../service.js';
 
-// Placeholder until its issue lands: the command exists so the CLI is whole; it refuses to run.
 export function register(program: Command): void {
-  program
+  const command = program
     .command('serve')
-    .description('(not built yet)')
-    .action(() => {
-      process.stderr.write('skillsync serve: not built yet\n');
-      process.exitCode = 2;
-    });
+    .description('Run the service: background sync, real-time updates, outbox, HTTP API and dashboard.');
+  addConfigOptions(command);
+  command.action(async (opts: Record<string, unknown>) => {
+    let config;
+    try {
+      config = loadConfig({
+        flags: opts,
+        ...(typeof opts['envFile'] === 'string' ? { envFile: opts['envFile'] } : {}),
+      }).config;
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`skillsync serve: ${err.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      throw err;
+    }
+    const service = await createService({ config });
+    installSignalHandlers(service);
+    await service.start();
+    if (config.adminToken === '') {
+      service.logger.warn(
+        'SKILLSYNC_ADMIN_TOKEN is not set: the admin API and dashboard actions are refused',
+      );
+    }
+  });
 }
