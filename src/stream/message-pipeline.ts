@@ -16,7 +16,7 @@
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import type { ClientWsMessage, WsMessage } from '../remote/contract.js';
+import type { ClientWsMessage, Skill, WsMessage } from '../remote/contract.js';
 import { readWsMessage, WS_MAX_MESSAGE_BYTES } from '../remote/contract.js';
 import type { Store } from '../store/store.js';
 import type { QuarantineInput, WsOutcome } from '../store/types.js';
@@ -41,6 +41,8 @@ export interface MessagePipelineOptions {
   readonly maxTrackedGap: number;
   /** Batching of counts / lastMessageAt / lastSeq / quarantine writes to the store. */
   readonly flushIntervalMs: number;
+  /** Queued skill updates applied in one batch when the sink supports it. */
+  readonly maxBatch: number;
 }
 
 export const DEFAULT_MESSAGE_PIPELINE: MessagePipelineOptions = Object.freeze({
@@ -52,6 +54,7 @@ export const DEFAULT_MESSAGE_PIPELINE: MessagePipelineOptions = Object.freeze({
   gapGraceMs: 2_000,
   maxTrackedGap: 1_000,
   flushIntervalMs: 1_000,
+  maxBatch: 256,
 });
 
 export type OutcomeCounts = Record<WsOutcome, number>;
@@ -273,15 +276,9 @@ export class MessagePipeline {
   async #drain(): Promise<void> {
     try {
       while (this.#head < this.#queue.length) {
-        const msg = this.#queue[this.#head++] as DataMessage;
-        try {
-          this.#count(await this.#apply(msg));
-        } catch (err) {
-          // The write failed (store down?): the event is lost for now; a catch-up gets it.
-          this.#applyErrors++;
-          this.#markDirty('message_lost');
-          this.#onError(err);
-        }
+        const batch = this.#takeBatch();
+        if (batch !== null) await this.#applyBatch(batch);
+        else await this.#applyOne(this.#queue[this.#head++] as DataMessage);
         if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
           this.#queue = this.#queue.slice(this.#head);
           this.#head = 0;
@@ -291,6 +288,51 @@ export class MessagePipeline {
       this.#head = 0;
     } finally {
       this.#draining = null;
+    }
+  }
+
+  /**
+   * Consecutive queued skill updates of distinct skills (a repeated id ends the batch, so
+   * two versions of one skill are never judged against the same stored row), when the sink
+   * has a batch path and more than one is waiting. Null: apply the head message alone.
+   */
+  #takeBatch(): Skill[] | null {
+    if (!this.#sink.applySkills) return null;
+    const q = this.#queue;
+    const first = q[this.#head];
+    const next = q[this.#head + 1];
+    if (first?.type !== 'skill_update' || next?.type !== 'skill_update') return null;
+    const ids = new Set<string>();
+    const skills: Skill[] = [];
+    for (let i = this.#head; i < q.length && skills.length < this.#options.maxBatch; i++) {
+      const m = q[i] as DataMessage;
+      if (m.type !== 'skill_update' || ids.has(m.data.skill_id)) break;
+      ids.add(m.data.skill_id);
+      skills.push(m.data);
+    }
+    this.#head += skills.length;
+    return skills;
+  }
+
+  async #applyBatch(skills: Skill[]): Promise<void> {
+    try {
+      const outcomes = await (this.#sink.applySkills as NonNullable<StreamSink['applySkills']>)(skills);
+      for (const o of outcomes) this.#count(o);
+    } catch (err) {
+      this.#applyErrors += skills.length;
+      this.#markDirty('message_lost');
+      this.#onError(err);
+    }
+  }
+
+  async #applyOne(msg: DataMessage): Promise<void> {
+    try {
+      this.#count(await this.#apply(msg));
+    } catch (err) {
+      // The write failed (store down?): the event is lost for now; a catch-up gets it.
+      this.#applyErrors++;
+      this.#markDirty('message_lost');
+      this.#onError(err);
     }
   }
 
