@@ -58,7 +58,9 @@ describe.skipIf(!available)('dashboard in headless Chromium', () => {
     const ids = async (): Promise<number[]> =>
       await page
         .locator('#runs tr')
-        .evaluateAll((rows) => rows.map((r) => Number((r as HTMLElement).dataset['runId'])));
+        .evaluateAll((rows) =>
+          rows.map((r) => Number((r as unknown as { dataset: Record<string, string> }).dataset['runId'])),
+        );
     const before = await ids();
     const maxBefore = Math.max(0, ...before);
     await page.click('#sync-now');
