@@ -1,11 +1,10 @@
 /**
- * Set-up shared by the outbox tests, the crash child and the benchmark: the real simulator
+ * Set-up shared by the outbox tests: the real simulator
  * (port 0), a real SQLite store (file or memory), the real marketplace client (no retries of
  * its own, no request budget), LocalActions and the OutboxUploader. Nothing here is a fake;
- * the uploader may run on a FakeClock while sockets and the client keep real time.
+ * the uploader (and the client's 429 pauses) may run on a FakeClock while sockets keep real time.
  */
 import { systemClock, type Clock } from '../../src/core/clock.js';
-import type { FakeClock } from './fake-clock.js';
 import { skillContentHash } from '../../src/remote/contract.js';
 import { createMarketplaceClient } from '../../src/remote/marketplace-client.js';
 import type { MarketplaceApi } from '../../src/remote/marketplace.js';
@@ -14,8 +13,9 @@ import type { Store } from '../../src/store/store.js';
 import { LocalActions } from '../../src/sync/local-actions.js';
 import { OutboxUploader, type OutboxUploaderOptions } from '../../src/sync/outbox-uploader.js';
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../simulator/index.js';
-
-export const OUTBOX_TOKEN = 'outbox-test-token-0123456789';
+import type { FakeClock } from './fake-clock.js';
+import { OUTBOX_TOKEN } from './outbox-common.js';
+export { OUTBOX_TOKEN, seededRandom } from './outbox-common.js';
 export const INSTANCE_ID = 'outbox-test-instance';
 
 /** The real client, without its own retries' budget limit; `clock` drives its 429 pauses. */
@@ -48,18 +48,6 @@ export async function seedCatalog(store: Store, api: MarketplaceApi, limit = 100
     checkpoint: null,
   });
   return page.skills.map((s) => s.skill_id);
-}
-
-/** A small seeded PRNG (mulberry32): every random choice in the tests replays from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface OutboxRig {
