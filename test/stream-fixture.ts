@@ -15,6 +15,7 @@ import type { WsClientOptions } from '../src/stream/ws-client.js';
 import { WsClient } from '../src/stream/ws-client.js';
 import type { MachineEvent, WsStateName } from '../src/stream/ws-state-machine.js';
 import { SyncEngine } from '../src/sync/sync-engine.js';
+import { SyncScheduler } from '../src/scheduler/sync-scheduler.js';
 import type { SimulatorHandle, SimulatorOptions } from '../simulator/index.js';
 import { startSimulator } from '../simulator/index.js';
 
@@ -24,6 +25,8 @@ export interface StreamRig {
   sim: SimulatorHandle;
   store: Store;
   engine: SyncEngine;
+  /** The real scheduler (not started): the sink switches its interval on fallback. */
+  scheduler: SyncScheduler;
   sink: StreamSink;
   client: WsClient;
   /** Catch-up requests the sink passed on to the engine, in order. */
@@ -56,7 +59,12 @@ export async function startRig(options: RigOptions = {}): Promise<StreamRig> {
   }
   const catchUps: StreamRig['catchUps'] = [];
   const fallbacks: boolean[] = [];
-  const real = createEngineSink({ engine, store, ttlMs: engine.options.ttlMs });
+  const scheduler = new SyncScheduler({
+    engine,
+    store,
+    options: { intervalMinutes: 15, fallbackIntervalMinutes: 5, syncOnStart: false },
+  });
+  const real = createEngineSink({ engine, store, ttlMs: engine.options.ttlMs, schedule: () => scheduler });
   const sink: StreamSink = {
     ...real,
     requestCatchUp(reason, mode) {
@@ -85,6 +93,7 @@ export async function startRig(options: RigOptions = {}): Promise<StreamRig> {
     sim,
     store,
     engine,
+    scheduler,
     sink,
     client,
     catchUps,

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientWsMessage, Skill } from '../src/remote/contract.js';
+import type { EventOutcome } from '../src/store/types.js';
 import { MessagePipeline } from '../src/stream/message-pipeline.js';
 import type { MessagePipelineOptions } from '../src/stream/message-pipeline.js';
 import { FakeClock } from './helpers/fake-clock.js';
@@ -244,7 +245,7 @@ describe('pipeline: batching', () => {
       ...r.sink,
       async applySkills(skills: readonly Skill[]) {
         batches.push(skills.map((s) => s.skill_id));
-        const out = [];
+        const out: EventOutcome[] = [];
         for (const s of skills) out.push(await r.sink.applySkill(s));
         return out;
       },

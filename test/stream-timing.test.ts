@@ -204,6 +204,7 @@ describe('stream timing: flapping', () => {
     expect(r.client.status().connectAttempts).toBe(10);
     expect(clock.now() - start).toBe(1_000 + 2_000 + 4_000 + 8_000 + 16_000 * 5);
     expect(r.sim.control.counters().wsConnections).toBe(10);
+    expect(r.scheduler.effectiveIntervalMinutes).toBe(5); // the schedule is on its fallback interval
     // An hour of flapping in fallback: one probe per 5 minutes, no more.
     for (let i = 0; i < 12; i++) {
       clock.advance(5 * 60_000);
@@ -221,6 +222,7 @@ describe('stream timing: flapping', () => {
     await advanceLive(clock, 1_000, 1_000);
     expect(stateOf(r)).toBe('connected');
     expect(r.fallbacks).toEqual([true, false]);
+    expect(r.scheduler.effectiveIntervalMinutes).toBe(15);
     r.sim.control.mutate(20);
     await settledDigest(r);
   });

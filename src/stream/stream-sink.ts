@@ -58,8 +58,12 @@ export interface ScheduleForStream {
 export interface EngineSinkOptions {
   readonly engine: EngineForStream;
   readonly store: Store;
-  /** Null when no scheduler runs (CLI, tests): fallback changes are then only recorded. */
-  readonly schedule?: ScheduleForStream | null;
+  /**
+   * The scheduler whose interval follows the fallback, or a function returning it (for a
+   * composition root that creates the scheduler after the sink). Null when no scheduler runs
+   * (CLI, tests): fallback changes then only reach `onFallback`.
+   */
+  readonly schedule?: ScheduleForStream | (() => ScheduleForStream | null | undefined) | null;
   /** TTL of category rows written from the stream (the engine's cache TTL). */
   readonly ttlMs: number;
   readonly clock?: Clock;
@@ -112,7 +116,8 @@ export function createEngineSink(options: EngineSinkOptions): StreamSink {
     },
 
     setFallback(active) {
-      options.schedule?.setFallback(active);
+      const schedule = typeof options.schedule === 'function' ? options.schedule() : options.schedule;
+      schedule?.setFallback(active);
       options.onFallback?.(active);
     },
   };
