@@ -314,12 +314,12 @@ describe('admin: sync', () => {
 });
 
 describe('admin: websocket without a configured URL', () => {
-  it('reports it and refuses actions with 503', async () => {
+  it('reports it and refuses actions with 409', async () => {
     const res = await call('GET', '/api/admin/websocket/status');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ configured: false, connected: false });
     for (const action of ['reconnect', 'enable', 'disable']) {
-      expectError(await call('POST', `/api/admin/websocket/${action}`), 503, 'SKILLSYNC_ERR_API_UNAVAILABLE');
+      expectError(await call('POST', `/api/admin/websocket/${action}`), 409, 'SKILLSYNC_ERR_WS_DISABLED');
     }
   });
 });

@@ -11,7 +11,7 @@ import Fastify from 'fastify';
 import { adminGuard } from './auth.js';
 import type { AppDeps } from './deps.js';
 import type { RouteApp } from './route-app.js';
-import { errorAnswer, errorHandler, sendError } from './errors.js';
+import { errorAnswer, errorHandler, sendError, toErrorAnswer } from './errors.js';
 import { safeUrl } from './logger.js';
 import { registerAdminConflictRoutes } from './routes/admin-conflicts.js';
 import { registerAdminOutboxRoutes } from './routes/admin-outbox.js';
@@ -27,8 +27,17 @@ export type TypedApp = ReturnType<typeof createFastify>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+function secretsOf(deps: AppDeps): string[] {
+  const c = deps.config.current;
+  return [c.adminToken, c.apiToken].filter((s) => s !== '');
+}
+
 function createFastify(deps: AppDeps) {
   return Fastify({
+    // Errors the router raises before any route runs (bad URL encoding, a too-long parameter).
+    frameworkErrors: (err, _request, reply) => {
+      void sendError(reply, toErrorAnswer(err, secretsOf(deps)));
+    },
     loggerInstance: deps.logger,
     bodyLimit: 1024 * 1024,
     // A caller's x-request-id is kept when it looks like an id, so logs correlate across hops.
@@ -44,11 +53,7 @@ function createFastify(deps: AppDeps) {
 export async function buildApp(deps: AppDeps): Promise<TypedApp> {
   const app = createFastify(deps);
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
-  const secrets = (): string[] => {
-    const c = deps.config.current;
-    return [c.adminToken, c.apiToken].filter((s) => s !== '');
-  };
-  app.setErrorHandler(errorHandler(secrets));
+  app.setErrorHandler(errorHandler(() => secretsOf(deps)));
   app.setNotFoundHandler((request, reply) =>
     sendError(
       reply,

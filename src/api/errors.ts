@@ -52,10 +52,11 @@ export function toErrorAnswer(err: unknown, secrets: readonly string[]): ErrorAn
     }
     const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
     if (status >= 400 && status < 500) {
+      const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
       const code: ErrorCode =
-        (fe.code ? FASTIFY_CODES[fe.code] : undefined) ??
-        (status === 404 ? 'SKILLSYNC_ERR_API_NOT_FOUND' : 'SKILLSYNC_ERR_API_VALIDATION');
-      return errorAnswer(code, scrub(String(fe.message ?? 'Bad request'), secrets), status);
+        mapped ?? (status === 404 ? 'SKILLSYNC_ERR_API_NOT_FOUND' : 'SKILLSYNC_ERR_API_VALIDATION');
+      // Every client error answers with its code's documented status (a too-long URL is a 400).
+      return errorAnswer(code, scrub(String(fe.message ?? 'Bad request'), secrets));
     }
   }
   return errorAnswer('SKILLSYNC_ERR_API_INTERNAL', 'Internal error; the service log has the details.');

@@ -30,14 +30,15 @@ export function registerAdminWebsocketRoutes(app: RouteApp, deps: AppDeps): void
   for (const [action, summary] of actions) {
     app.post(
       `/api/admin/websocket/${action}`,
-      { schema: { ...common, summary, response: { 200: WsStatusView, ...adminErrors(503) } } },
+      { schema: { ...common, summary, response: { 200: WsStatusView, ...adminErrors(409) } } },
       async (request, reply) => {
         const ws = deps.ws;
         if (!ws) {
+          // A state of the service, not a failure: 409, like a disabled client.
           return sendError(
             reply,
             errorAnswer(
-              'SKILLSYNC_ERR_API_UNAVAILABLE',
+              'SKILLSYNC_ERR_WS_DISABLED',
               'No WebSocket client: ATOM_SAAS_WS_URL is not configured.',
             ),
           );
