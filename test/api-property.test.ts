@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from './helpers/service-fixture.js';
 
 let t: TestService;
-let routes: { method: string; path: string }[] = [];
+const routes: { method: string; path: string }[] = [];
 
 beforeAll(async () => {
   t = await startTestService({ simulator: { skills: 50 } });
