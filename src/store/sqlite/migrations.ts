@@ -9,9 +9,14 @@
  *   local overrides (`local`, JSON text or NULL). The indexed read columns (name, category...)
  *   describe the EFFECTIVE skill (base with overrides on top), because that is what readers
  *   search and sort; `remote_updated_at` and `content_hash` always describe the base.
- * - skills_fts is a contentless FTS5 table (contentless_delete=1) keyed by skills.id: it keeps
- *   only the index, the store writes it for changed rows only, and a trigger removes entries
- *   when a skill row goes, so every delete path (tombstone, unseen, sweep) stays in sync.
+ * - skills_fts is a contentless FTS5 table keyed by skills.id (contentless_delete=1 so rows
+ *   can be replaced and deleted by rowid alone): it keeps only the index, the store writes it
+ *   for changed rows only, and a trigger removes entries when a skill row goes, so every
+ *   delete path (tombstone, unseen, sweep) stays in sync. One column, detail=none: the
+ *   smallest index and the cheapest writes (tokenizing is most of a page's cost). Its `body`
+ *   is the name, description and tags, plus one exact token per category, skill type and tag
+ *   (see facetToken), so "text + category" or "tag" is a posting-list intersection inside
+ *   FTS5 rather than thousands of row lookups.
  * - All times are epoch ms passed in by the caller; nothing here reads the clock.
  */
 import type Database from 'better-sqlite3';
@@ -55,8 +60,8 @@ CREATE INDEX skills_expires ON skills (expires_at);
 CREATE INDEX skills_with_local ON skills (skill_id) WHERE local IS NOT NULL;
 
 CREATE VIRTUAL TABLE skills_fts USING fts5 (
-  name, description, tags,
-  content = '', contentless_delete = 1,
+  body,
+  content = '', contentless_delete = 1, detail = none,
   tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER skills_fts_delete AFTER DELETE ON skills BEGIN

@@ -43,9 +43,8 @@ export interface SkillColumns {
   averageRating: number | null;
   ratingCount: number | null;
   installCount: number | null;
-  /** FTS columns. */
-  ftsDescription: string;
-  ftsTags: string;
+  /** The FTS document: words of name, description and tags, then the facet tokens. */
+  ftsBody: string;
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -53,19 +52,46 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
 
 export function skillColumns(effective: Skill): SkillColumns {
   const tags = Array.isArray(effective.tags) ? effective.tags.filter((t) => typeof t === 'string') : [];
+  const name = typeof effective.name === 'string' ? effective.name : String(effective.name ?? '');
+  const category = str(effective.category);
+  const skillType = str(effective.skill_type);
+  let body = `${name} ${str(effective.description) ?? ''} ${tags.join(' ')}`;
+  if (category !== null && category !== '') body += ` ${facetToken('c', category)}`;
+  if (skillType !== null && skillType !== '') body += ` ${facetToken('t', skillType)}`;
+  for (const t of tags) if (t !== '') body += ` ${facetToken('g', t.toLowerCase())}`;
   return {
-    name: typeof effective.name === 'string' ? effective.name : String(effective.name ?? ''),
-    category: str(effective.category),
-    skillType: str(effective.skill_type),
+    name,
+    category,
+    skillType,
     version: str(effective.version),
     averageRating: num(effective.average_rating),
     ratingCount: num(effective.rating_count),
     installCount: num(effective.install_count),
-    ftsDescription: str(effective.description) ?? '',
-    // A separator keeps one tag's last word and the next tag's first word from forming a phrase.
-    ftsTags: tags.join(' ; '),
+    ftsBody: body,
   };
 }
+
+/** Facet tokens start with this; user words that could prefix-match them are matched whole. */
+const FACET_PREFIX = 'qqf';
+
+/**
+ * One FTS token standing for an exact facet value (c: category, t: skill type, g: tag,
+ * lower-cased): a marker and the value's UTF-8 in hex, letters and digits only, so the
+ * tokenizer keeps it whole and no word of a text can equal it.
+ */
+export function facetToken(kind: 'c' | 't' | 'g', value: string): string {
+  const key = kind + value;
+  let token = facetTokens.get(key);
+  if (token === undefined) {
+    token = FACET_PREFIX + kind + Buffer.from(value, 'utf8').toString('hex');
+    // Categories, types and tags repeat across a catalog: a small memo saves two buffer
+    // conversions per facet on the write path. Bounded so odd data cannot grow it forever.
+    if (facetTokens.size >= 20_000) facetTokens.clear();
+    facetTokens.set(key, token);
+  }
+  return token;
+}
+const facetTokens = new Map<string, string>();
 
 /** Words of user text as the FTS tokenizer sees them (letters and digits). */
 export function textTokens(text: string): string[] {
@@ -73,14 +99,28 @@ export function textTokens(text: string): string[] {
 }
 
 /**
- * FTS5 query for a search: every word of `text` must occur (as a prefix) in name, description
- * or tags, and the `tag` words must occur as a phrase in tags (the exact tag is then checked
- * on the JSON). Returns null when there is nothing to match on.
+ * FTS5 query for a search: every word of `text` must occur (as a word prefix) in the name,
+ * description or tags; `tag`, category and skill type are exact facet tokens. Returns null
+ * when there is neither a word nor a tag (category / type alone use the category index).
  */
-export function ftsQuery(text: string | undefined, tag: string | undefined): string | null {
+export function ftsQuery(filter: {
+  text?: string;
+  tag?: string;
+  category?: string;
+  skillType?: string;
+}): string | null {
   const parts: string[] = [];
-  for (const t of textTokens(text ?? '')) parts.push(`"${t}"*`);
-  const tagTokens = textTokens(tag ?? '');
-  if (tagTokens.length > 0) parts.push(`tags : "${tagTokens.join(' ')}"`);
-  return parts.length === 0 ? null : parts.join(' AND ');
+  for (const w of textTokens(filter.text ?? '')) {
+    // "q"* would match every facet token: such words must match whole.
+    const whole = FACET_PREFIX.startsWith(w) || w.startsWith(FACET_PREFIX);
+    parts.push(whole ? `"${w}"` : `"${w}"*`);
+  }
+  if (filter.tag !== undefined && filter.tag !== '')
+    parts.push(`"${facetToken('g', filter.tag.toLowerCase())}"`);
+  if (parts.length === 0) return null;
+  if (filter.category !== undefined && filter.category !== '')
+    parts.push(`"${facetToken('c', filter.category)}"`);
+  if (filter.skillType !== undefined && filter.skillType !== '')
+    parts.push(`"${facetToken('t', filter.skillType)}"`);
+  return parts.join(' AND ');
 }

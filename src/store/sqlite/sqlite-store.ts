@@ -278,7 +278,7 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${(options.synchronous ?? DEFAULT_SQLITE_OPTIONS.synchronous).toUpperCase()}`);
       db.pragma('foreign_keys = ON');
       db.pragma('temp_store = MEMORY');
-      db.pragma('cache_size = -32000');
+      db.pragma('cache_size = -131072');
       if (options.maxPageCount !== undefined)
         db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
       if (version < SCHEMA_VERSION) {
@@ -507,13 +507,7 @@ export class SqliteStore implements Store {
           ctx.now,
           rowId,
         );
-        this.#run(
-          'INSERT OR REPLACE INTO skills_fts (rowid, name, description, tags) VALUES (?, ?, ?, ?)',
-          rowId,
-          cols.name,
-          cols.ftsDescription,
-          cols.ftsTags,
-        );
+        this.#run('INSERT OR REPLACE INTO skills_fts (rowid, body) VALUES (?, ?)', rowId, cols.ftsBody);
       } else {
         rowId = Number(
           this.#run(
@@ -541,13 +535,7 @@ export class SqliteStore implements Store {
             ctx.now,
           ).lastInsertRowid,
         );
-        this.#run(
-          'INSERT INTO skills_fts (rowid, name, description, tags) VALUES (?, ?, ?, ?)',
-          rowId,
-          cols.name,
-          cols.ftsDescription,
-          cols.ftsTags,
-        );
+        this.#run('INSERT INTO skills_fts (rowid, body) VALUES (?, ?)', rowId, cols.ftsBody);
       }
       existing.set(skillId, {
         id: rowId,
@@ -597,13 +585,7 @@ export class SqliteStore implements Store {
       now,
       rowId,
     );
-    this.#run(
-      'INSERT OR REPLACE INTO skills_fts (rowid, name, description, tags) VALUES (?, ?, ?, ?)',
-      rowId,
-      cols.name,
-      cols.ftsDescription,
-      cols.ftsTags,
-    );
+    this.#run('INSERT OR REPLACE INTO skills_fts (rowid, body) VALUES (?, ?)', rowId, cols.ftsBody);
   }
 
   /** Opens the skill's conflict or updates the open one in place. */
@@ -971,7 +953,7 @@ export class SqliteStore implements Store {
 
   searchSkills(query: SkillQuery): Promise<SkillPageResult> {
     return this.#do('searchSkills', () => {
-      const match = ftsQuery(query.text, query.tag);
+      const match = ftsQuery(query);
       const where: string[] = [];
       const params: unknown[] = [];
       let from = 'skills s';
@@ -988,13 +970,7 @@ export class SqliteStore implements Store {
         where.push('s.skill_type = ?');
         params.push(query.skillType);
       }
-      if (query.tag !== undefined) {
-        // Exact tag (case-insensitive) on the effective tags: the overrides' when they set tags.
-        where.push(`EXISTS (SELECT 1 FROM json_each(
-            CASE WHEN json_type(s.local, '$.tags') IS NOT NULL THEN s.local ELSE s.base END, '$.tags') j
-          WHERE j.type = 'text' AND lower(j.value) = lower(?))`);
-        params.push(query.tag);
-      }
+      // A tag alone is a facet token, so it always goes through FTS (exact, case-insensitive).
       const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       let order: string;
       switch (query.sort) {
