@@ -64,6 +64,8 @@ export interface OutboxRigOptions {
   sim?: SimulatorOptions;
   /** SQLite path (default ':memory:'). */
   dbPath?: string;
+  /** Another store (PostgreSQL); the rig closes it. */
+  store?: Store;
   uploader?: Partial<OutboxUploaderOptions>;
   clock?: Clock;
   random?: () => number;
@@ -78,7 +80,7 @@ export async function startOutboxRig(options: OutboxRigOptions = {}): Promise<Ou
   const sim =
     options.simulator ??
     (await startSimulator({ skills: 200, seed: 6, token: OUTBOX_TOKEN, ...options.sim }));
-  const store = await openSqliteStore({ path: options.dbPath ?? ':memory:' });
+  const store = options.store ?? (await openSqliteStore({ path: options.dbPath ?? ':memory:' }));
   const clock = options.clock ?? systemClock;
   const api = createApi(sim.url, clock);
   const skillIds = await seedCatalog(store, api, options.skills ?? 50);
@@ -115,7 +117,7 @@ export async function startOutboxRig(options: OutboxRigOptions = {}): Promise<Ou
  * wedged queue cannot hang a test. Returns the number of jumps.
  */
 export async function drainWithFakeClock(
-  rig: Pick<OutboxRig, 'store' | 'uploader'>,
+  rig: { store: Store; uploader: Pick<OutboxUploader, 'whenIdle'> },
   clock: FakeClock,
   options: { maxRounds?: number; done?: () => Promise<boolean>; minStepMs?: number } = {},
 ): Promise<number> {
@@ -127,6 +129,7 @@ export async function drainWithFakeClock(
     const due = await rig.store.nextOutboxDueAt();
     if (due !== null && due > clock.now()) clock.advance(Math.max(due - clock.now(), options.minStepMs ?? 0));
     else if (!clock.runNext()) throw new Error('outbox not drained and no timer left to fire');
+    clock.advance(0); // and every other timer due at the same instant
     // Timers fired synchronously; let their pump start before asking whether it is idle.
     await new Promise((r) => setImmediate(r));
   }
