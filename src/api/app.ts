@@ -11,7 +11,7 @@ import Fastify from 'fastify';
 import { adminGuard } from './auth.js';
 import type { AppDeps } from './deps.js';
 import type { RouteApp } from './route-app.js';
-import { errorAnswer, errorHandler, sendError, toErrorAnswer } from './errors.js';
+import { errorAnswer, errorHandler, scrub, sendError, toErrorAnswer } from './errors.js';
 import { safeUrl } from './logger.js';
 import { registerAdminConflictRoutes } from './routes/admin-conflicts.js';
 import { registerAdminOutboxRoutes } from './routes/admin-outbox.js';
@@ -38,7 +38,20 @@ function createFastify(deps: AppDeps) {
     frameworkErrors: (err, _request, reply) => {
       void sendError(reply, toErrorAnswer(err, secretsOf(deps)));
     },
-    loggerInstance: deps.logger,
+    // Request lines: the URL with token-like query values and every known secret scrubbed.
+    loggerInstance: deps.logger.child(
+      {},
+      {
+        serializers: {
+          req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({
+            method: req.method,
+            url: scrub(safeUrl(req.url ?? ''), secretsOf(deps)),
+            host: req.host,
+            remoteAddress: req.ip,
+          }),
+        },
+      },
+    ),
     bodyLimit: 1024 * 1024,
     // A caller's x-request-id is kept when it looks like an id, so logs correlate across hops.
     requestIdHeader: 'x-request-id',
