@@ -3,7 +3,7 @@
  * base, and every table's row read back as its domain record. Pure functions, no I/O.
  */
 import type { Category, Skill } from '../../remote/contract.js';
-import { effectiveSkill } from '../sqlite/skill-columns.js';
+import { effectiveSkill, textTokens } from '../sqlite/skill-columns.js';
 import type {
   CategoryRecord,
   ChangeSource,
@@ -42,21 +42,18 @@ function num(v: unknown): number | null {
 }
 
 /**
- * The columns of a skill row. The read columns (name ... tags) describe the effective skill
+ * The columns of a skill row. The read columns (name ... search) describe the effective skill
  * (base with local overrides on top); remote time and content hash describe the base.
  */
 export interface SkillColumns {
   skill_id: string;
   base: Skill;
   name: string;
-  description: string | null;
   category: string | null;
   skill_type: string | null;
   version: string | null;
-  /** Lower-cased, for the exact (case-insensitive) tag filter. */
-  tags: string[];
-  /** Original case, for full-text search. */
-  tags_text: string;
+  /** tsvector literal over name, tags and description (see searchVector). */
+  search: string;
   average_rating: number | null;
   rating_count: number | null;
   install_count: number | null;
@@ -77,12 +74,10 @@ export function skillColumns(
     skill_id: base.skill_id,
     base,
     name: e.name,
-    description: str(e.description),
     category: str(e.category),
     skill_type: str(e.skill_type),
     version: str(e.version),
-    tags: tags.map((t) => t.toLowerCase()),
-    tags_text: tags.join(' ; '),
+    search: searchVector(e.name, tags, str(e.description)),
     average_rating: num(e.average_rating),
     rating_count: num(e.rating_count),
     install_count: num(e.install_count),
@@ -90,6 +85,36 @@ export function skillColumns(
     remote_updated_ms: isoToMs(updatedAt),
     content_hash: contentHash,
   };
+}
+
+/** Longest token indexed; PostgreSQL refuses lexemes over 2047 bytes. */
+const MAX_TOKEN_CHARS = 200;
+/** Distinct lexemes kept per skill: keeps a pathological description far below tsvector's 1 MB. */
+const MAX_LEXEMES = 4000;
+
+/**
+ * The search vector as a tsvector literal: every word (letters and digits, lower-cased: the
+ * tokenizer the query side and the SQLite store use) of the name (weight A, position 1), the
+ * tags (B, 2) and the description (C, 3). Tokens hold only letters and digits, so they need
+ * no escaping inside the quotes.
+ */
+export function searchVector(name: string, tags: readonly string[], description: string | null): string {
+  const lexemes = new Map<string, string>();
+  const add = (text: string, pos: string): void => {
+    for (const t of textTokens(text)) {
+      if (t.length > MAX_TOKEN_CHARS) continue;
+      const cur = lexemes.get(t);
+      if (cur === undefined) {
+        if (lexemes.size < MAX_LEXEMES) lexemes.set(t, pos);
+      } else if (!cur.endsWith(pos)) lexemes.set(t, `${cur},${pos}`);
+    }
+  };
+  add(name, '1A');
+  for (const tag of tags) add(tag, '2B');
+  if (description !== null) add(description, '3C');
+  let out = '';
+  for (const [t, pos] of lexemes) out += `${out === '' ? '' : ' '}'${t}':${pos}`;
+  return out;
 }
 
 function nOrNull(v: unknown): number | null {

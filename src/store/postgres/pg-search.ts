@@ -1,7 +1,8 @@
 /**
- * Skill search on PostgreSQL: the generated tsvector (name, tags, description; 'simple'
- * configuration) with its GIN index, plus btree filters on category and type and the GIN
- * index on tags. Every word of the text must occur as a word prefix, as in the SQLite store
+ * Skill search on PostgreSQL: the tsvector column (name, tags, description; built in JS by
+ * searchVector) with its GIN index, plus a btree on category. The tag filter narrows rows
+ * through the tag words in the vector, then checks the exact tag on the effective JSON (as the
+ * SQLite store does); no separate tag index to maintain on every write. Every word of the text must occur as a word prefix, as in the SQLite store
  * (the same tokenizer, textTokens, builds both queries). The total comes from a window count
  * in the same statement, so a page costs one round trip.
  */
@@ -10,21 +11,42 @@ import { textTokens } from '../sqlite/skill-columns.js';
 import { toSkillRecord } from './pg-rows.js';
 import type { Q } from './pg-sql.js';
 
-/** `word1:* & word2:*`, or null when the text has no words. Tokens are letters and digits only. */
+/**
+ * A tsquery literal `'word1':* & 'word2':*`, or null when the text has no words. Built with the
+ * tokenizer that built the index (textTokens: letters and digits, lower-cased) and cast with
+ * ::tsquery, so no text-search parser stands between the two sides. Tokens hold only letters
+ * and digits, so they need no escaping.
+ */
 export function tsQueryText(text: string | undefined): string | null {
-  const tokens = textTokens(text ?? '');
-  return tokens.length === 0 ? null : tokens.map((t) => `${t}:*`).join(' & ');
+  const tokens = textTokens(text ?? '').filter((t) => t.length <= 200);
+  return tokens.length === 0 ? null : tokens.map((t) => `'${t}':*`).join(' & ');
+}
+
+/** The tag's words as tag lexemes (weight B, whole words): narrows the rows the exact check reads. */
+function tagTsQuery(tag: string | undefined): string | null {
+  const tokens = textTokens(tag ?? '').filter((t) => t.length <= 200);
+  return tokens.length === 0 ? null : tokens.map((t) => `'${t}':B`).join(' & ');
 }
 
 export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageResult> {
   const ts = tsQueryText(query.text);
+  const tagTs = tagTsQuery(query.tag);
+  const filterTs = ts !== null && tagTs !== null ? `${ts} & ${tagTs}` : (ts ?? tagTs);
   const pageSize = Math.max(1, Math.floor(query.pageSize));
   const offset = (Math.max(1, Math.floor(query.page)) - 1) * pageSize;
   const where = q`WHERE true
-    ${ts !== null ? q`AND s.search @@ to_tsquery('simple', ${ts})` : q``}
+    ${filterTs !== null ? q`AND s.search @@ ${filterTs}::tsquery` : q``}
     ${query.category !== undefined ? q`AND s.category = ${query.category}` : q``}
     ${query.skillType !== undefined ? q`AND s.skill_type = ${query.skillType}` : q``}
-    ${query.tag !== undefined ? q`AND s.tags @> ARRAY[${query.tag.toLowerCase()}]::text[]` : q``}`;
+    ${
+      query.tag !== undefined
+        ? // Exact tag, case-insensitive, among the effective tags (the overrides' when they set tags).
+          q`AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE
+              WHEN s.local ? 'tags' THEN CASE WHEN jsonb_typeof(s.local->'tags') = 'array' THEN s.local->'tags' END
+              WHEN jsonb_typeof(s.base->'tags') = 'array' THEN s.base->'tags' END) AS e(v)
+            WHERE jsonb_typeof(e.v) = 'string' AND lower(e.v #>> '{}') = lower(${query.tag}))`
+        : q``
+    }`;
   let order;
   switch (query.sort) {
     case 'rating':
@@ -42,7 +64,7 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
     default:
       order =
         ts !== null
-          ? q`ts_rank(s.search, to_tsquery('simple', ${ts})) DESC, s.skill_id COLLATE "C"`
+          ? q`ts_rank(s.search, ${ts}::tsquery) DESC, s.skill_id COLLATE "C"`
           : q`s.name COLLATE "C", s.skill_id COLLATE "C"`;
   }
   const rows = await q`

@@ -82,7 +82,9 @@ export async function writeSkills(
     return out;
   }
   const expiresAt = o.now + o.ttlMs;
-  const cols = items.map((i) => skillColumns(i.skill, i.contentHash));
+  // The touch needs only ids, hashes and remote times; the full columns (tokenizing the text
+  // for search) are computed only for the rows that are written.
+  const remoteAt = items.map((i) => (typeof i.skill.updated_at === 'string' ? i.skill.updated_at : null));
 
   // Under the version guard an older remote time is stale even with the same content.
   const notOlder =
@@ -99,17 +101,19 @@ export async function writeSkills(
       remote_updated_at = coalesce(x.at, s.remote_updated_at),
       remote_updated_ms = coalesce(x.ms, s.remote_updated_ms)
     FROM unnest(
-      ${cols.map((c) => c.skill_id)}::text[],
-      ${cols.map((c) => c.content_hash)}::text[],
-      ${cols.map((c) => c.remote_updated_at)}::text[],
-      ${cols.map((c) => c.remote_updated_ms)}::bigint[]
+      ${items.map((i) => i.skill.skill_id)}::text[],
+      ${items.map((i) => i.contentHash)}::text[],
+      ${remoteAt}::text[],
+      ${remoteAt.map(isoToMs)}::bigint[]
     ) AS x(id, hash, at, ms)
     WHERE s.skill_id = x.id AND s.content_hash = x.hash ${notOlder}
     RETURNING s.skill_id`;
   for (const r of touched) out.unchangedIds.add(r['skill_id'] as string);
   out.unchanged = out.unchangedIds.size;
 
-  const rest = cols.filter((c) => !out.unchangedIds.has(c.skill_id));
+  const rest = items
+    .filter((i) => !out.unchangedIds.has(i.skill.skill_id))
+    .map((i) => skillColumns(i.skill, i.contentHash));
   const withLocal = new Set<string>();
   if (rest.length === 0) await Promise.all(alongside());
   else {
@@ -119,22 +123,22 @@ export async function writeSkills(
                   OR excluded.remote_updated_ms >= skills.remote_updated_ms)`
         : tx``;
     const upsert = tx`
-      INSERT INTO skills AS skills (skill_id, base, name, description, category, skill_type, version, tags,
-        tags_text, average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
+      INSERT INTO skills AS skills (skill_id, base, name, category, skill_type, version, search,
+        average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
         content_hash, fetched_at, expires_at, source, epoch)
-      SELECT x.skill_id, x.base, x.name, x.description, x.category, x.skill_type, x.version,
-        coalesce(x.tags, '{}'), x.tags_text, x.average_rating, x.rating_count, x.install_count,
+      SELECT x.skill_id, x.base, x.name, x.category, x.skill_type, x.version,
+        x.search::tsvector, x.average_rating, x.rating_count, x.install_count,
         x.remote_updated_at, x.remote_updated_ms, x.content_hash,
         ${o.now}, ${expiresAt}, ${o.source}, ${o.epoch}
       FROM jsonb_to_recordset(${JSON.stringify(rest)}::text::jsonb) AS x(skill_id text, base jsonb,
-        name text, description text, category text, skill_type text, version text, tags text[],
-        tags_text text, average_rating double precision, rating_count bigint, install_count bigint,
+        name text, category text, skill_type text, version text, search text,
+        average_rating double precision, rating_count bigint, install_count bigint,
         remote_updated_at text, remote_updated_ms bigint, content_hash text)
       ON CONFLICT (skill_id) DO UPDATE SET
-        base = excluded.base, name = excluded.name, description = excluded.description,
+        base = excluded.base, name = excluded.name, search = excluded.search,
         category = excluded.category, skill_type = excluded.skill_type, version = excluded.version,
-        tags = excluded.tags, tags_text = excluded.tags_text, average_rating = excluded.average_rating,
-        rating_count = excluded.rating_count, install_count = excluded.install_count,
+        average_rating = excluded.average_rating, rating_count = excluded.rating_count,
+        install_count = excluded.install_count,
         remote_updated_at = excluded.remote_updated_at, remote_updated_ms = excluded.remote_updated_ms,
         content_hash = excluded.content_hash, fetched_at = excluded.fetched_at,
         expires_at = excluded.expires_at, source = excluded.source, epoch = excluded.epoch
@@ -195,12 +199,12 @@ export async function rewriteColumns(tx: Q, skillIds: readonly string[]): Promis
     ),
   );
   await tx`
-    UPDATE skills AS s SET name = x.name, description = x.description, category = x.category,
-      skill_type = x.skill_type, version = x.version, tags = coalesce(x.tags, '{}'), tags_text = x.tags_text,
+    UPDATE skills AS s SET name = x.name, search = x.search::tsvector, category = x.category,
+      skill_type = x.skill_type, version = x.version,
       average_rating = x.average_rating, rating_count = x.rating_count, install_count = x.install_count
     FROM jsonb_to_recordset(${JSON.stringify(cols.map(({ base: _b, ...c }) => c))}::text::jsonb) AS x(
-      skill_id text, name text, description text, category text, skill_type text, version text,
-      tags text[], tags_text text, average_rating double precision, rating_count bigint, install_count bigint)
+      skill_id text, name text, search text, category text, skill_type text, version text,
+      average_rating double precision, rating_count bigint, install_count bigint)
     WHERE s.skill_id = x.skill_id`;
 }
 
