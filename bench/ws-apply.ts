@@ -15,6 +15,12 @@
  *    p99 / max. Target: p99 <= 50 ms. The simulator runs in this process (same event loop),
  *    so its own work is included in the figures: a conservative measurement.
  *
+ * 3. Projection (bench-only, labelled as such): the same socket burst through the pipeline's
+ *    batch path (sink.applySkills), with a bench-local batch that resolves conflicts with the
+ *    engine's resolveIncoming and writes one applySkillPage per batch. The engine and store
+ *    offer no batched event write yet; this figure shows what adding one would give. A
+ *    second baseline (applySkillPage in batches of 256, no socket) bounds it.
+ *
  * SQLite on a file (WAL, synchronous=normal) in a temp dir. The client's rate limit is raised
  * above the offered rate (the default 100 msg/s would turn the burst into catch-up syncs) and
  * the engine's catch-up delay is long so no catch-up listing competes with the measurement.
@@ -33,6 +39,9 @@ import { createEngineSink } from '../src/stream/stream-sink.js';
 import { WsClient } from '../src/stream/ws-client.js';
 import { hashSkill } from '../src/sync/skill-hash.js';
 import { SyncEngine } from '../src/sync/sync-engine.js';
+import { resolveIncoming } from '../src/core/conflicts.js';
+import type { Store } from '../src/store/store.js';
+import type { EventOutcome } from '../src/store/types.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -85,6 +94,26 @@ async function main(): Promise<void> {
     const basePerSec = baseSkills.length / (baseMs / 1000);
     console.log(
       `baseline store.applySkillEvent: ${baseSkills.length} in ${round(baseMs, 0)} ms = ${round(basePerSec, 0)}/s`,
+    );
+    const batchIds = sim.control.mutate(EVENTS, ['update']).map((m) => m.skillId as string);
+    const batchSkills = batchIds.map((id) => sim.control.getSkill(id)).filter((x): x is Skill => x !== null);
+    const p0 = performance.now();
+    for (let i = 0; i < batchSkills.length; i += 256) {
+      await store.applySkillPage({
+        items: batchSkills.slice(i, i + 256).map((skill) => ({ skill, contentHash: hashSkill(skill) })),
+        tombstones: [],
+        source: 'websocket',
+        now: Date.now(),
+        ttlMs,
+        epoch: null,
+        guard: 'version',
+        checkpoint: null,
+      });
+    }
+    const pageMs = performance.now() - p0;
+    const pagePerSec = batchSkills.length / (pageMs / 1000);
+    console.log(
+      `baseline store.applySkillPage x256: ${batchSkills.length} in ${round(pageMs, 0)} ms = ${round(pagePerSec, 0)}/s`,
     );
 
     // ---- 1. sustained apply: a resume burst of EVENTS updates ----------------------------
@@ -178,6 +207,34 @@ async function main(): Promise<void> {
       `targets: apply >= 5000/s ${applyPerSec >= 5000 ? 'met' : 'MISSED'}; p99 <= 50 ms ${p99 <= 50 ? 'met' : 'MISSED'}`,
     );
     await client.stop();
+
+    // ---- 3. projection: the same burst through the pipeline's batch path ------------------
+    const seq3 = sim.control.stats().seq;
+    await store.updateWsState({ lastSeq: seq3 });
+    sim.control.mutate(EVENTS, ['update']);
+    const batched: StreamSink = { ...real, applySkills: (skills) => benchBatchApply(store, skills, ttlMs) };
+    const client3 = new WsClient(
+      { url: sim.wsUrl, token: TOKEN, instanceId: 'bench-batch', pipeline: { rateLimitPerSec: 0 } },
+      { store, sink: batched },
+    );
+    const d0 = performance.now();
+    await client3.start();
+    const applied3 = (): number => {
+      const c = client3.status().pipeline.counts;
+      return c.applied + c.duplicate + c.stale;
+    };
+    while (applied3() < EVENTS) {
+      if (performance.now() - d0 > 120_000)
+        throw new Error(`only ${applied3()} of ${EVENTS} applied in 120 s`);
+      await sleep(5);
+    }
+    const batchedPerSec = EVENTS / ((performance.now() - d0) / 1000);
+    await client3.stop();
+    console.log(
+      `projection, batch path (bench-local batched write, not in the product yet): ${round(batchedPerSec, 0)} events/s ` +
+        `(${round(batchedPerSec / applyPerSec, 2)}x the per-event path)`,
+    );
+
     console.log(
       JSON.stringify({
         bench: 'ws-apply',
@@ -186,6 +243,9 @@ async function main(): Promise<void> {
         applyEventsPerSec: round(applyPerSec, 0),
         baselineStoreEventsPerSec: round(basePerSec, 0),
         applyVsStoreRatio: round(applyPerSec / basePerSec, 3),
+        baselineStorePageEventsPerSec: round(pagePerSec, 0),
+        projectedBatchedApplyEventsPerSec: round(batchedPerSec, 0),
+        projectedBatchedVsPerEventRatio: round(batchedPerSec / applyPerSec, 2),
         latencyRatePerSec: RATE,
         latencySamples: sorted.length,
         latencyLost: total - sorted.length,
@@ -202,6 +262,37 @@ async function main(): Promise<void> {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Bench-only batched apply: the engine's conflict resolution per skill, one store transaction
+ * per batch. Not used by the product (applySkillPage also writes the listing checkpoint).
+ */
+async function benchBatchApply(
+  store: Store,
+  skills: readonly Skill[],
+  ttlMs: number,
+): Promise<EventOutcome[]> {
+  const states = await store.getLocalStates(skills.map((s) => s.skill_id));
+  const items = skills.map(
+    (s) => resolveIncoming(s, hashSkill(s), states.get(s.skill_id), 'remote_wins').upsert,
+  );
+  const r = await store.applySkillPage({
+    items,
+    tombstones: [],
+    source: 'websocket',
+    now: Date.now(),
+    ttlMs,
+    epoch: null,
+    guard: 'version',
+    checkpoint: null,
+  });
+  // Per-item outcomes are not reported by a page; the totals are what the counters need.
+  return [
+    ...Array<EventOutcome>(r.upserted).fill('applied'),
+    ...Array<EventOutcome>(r.unchanged).fill('duplicate'),
+    ...Array<EventOutcome>(r.stale).fill('stale'),
+  ];
 }
 
 main().catch((err: unknown) => {
