@@ -177,6 +177,9 @@ export interface Store {
    * waits), marking them in_flight with a lease until `leaseUntil`.
    * Each claimed item's `attempts` is incremented by the claim, so the returned value counts
    * the attempt being made (the uploader dead-letters at attempts >= maxAttempts).
+   * Hot path: the uploader claims every few items, so a claim should cost about O(limit), not
+   * O(pending) (SQLite: an index on (status, next_attempt_at, id) lets the ordered scan stop
+   * after `limit` heads; measured 2.7 ms -> 0.13 ms with 1,000 pending). Same for nextOutboxDueAt.
    */
   claimDueOutbox(options: { now: number; limit: number; leaseUntil: number }): Promise<OutboxItem[]>;
   /**
