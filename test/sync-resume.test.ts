@@ -97,5 +97,9 @@ describe('resume after SIGKILL', () => {
     expect(await store.getCheckpoint()).toBeNull();
     const state = await store.getSyncState();
     expect(state.lastCompleteListingAt).not.toBeNull();
+    // The killed run is not left 'running' in the history.
+    const runs = (await store.listRuns({ limit: 10, offset: 0 })).items;
+    expect(runs.map((r) => r.status).sort()).toEqual(['failed', 'success']);
+    expect(runs.find((r) => r.status === 'failed')?.error).toMatch(/interrupted/);
   }, 120_000);
 });

@@ -320,6 +320,7 @@ export class SyncEngine {
     const startedAt = this.#clock.now();
     const requested: RequestedMode = request.mode ?? 'auto';
     const before = await store.getSyncState();
+    await this.#closeInterruptedRuns(startedAt);
     let run = await store.startRun({
       trigger: request.trigger,
       mode: requested === 'full' ? 'full' : 'incremental',
@@ -361,7 +362,20 @@ export class SyncEngine {
     try {
       health = await this.#remote.health({ signal });
     } catch (err) {
-      fail('health', err);
+      const code = errorCode(err);
+      if (code === 'SKILLSYNC_ERR_REMOTE_NOT_FOUND' || code === 'SKILLSYNC_ERR_REMOTE_BAD_REQUEST') {
+        // A server without a usable /health: the base contract, no extensions, no epoch.
+        this.#log.warn({ runId: run.id, code }, 'no usable /health: listing with the base contract');
+        health = {
+          status: 'unknown',
+          timestamp: undefined,
+          version: undefined,
+          features: [],
+          epoch: undefined,
+        };
+      } else {
+        fail('health', err);
+      }
     }
 
     if (health !== null) {
@@ -491,6 +505,22 @@ export class SyncEngine {
     );
     this.#emit('runFinished', result);
     return result;
+  }
+
+  /**
+   * Runs left 'running' by a process that ended mid-run (a crash, a kill) are closed as failed,
+   * so the history stays truthful. The store has one writer: the engine of this process.
+   */
+  async #closeInterruptedRuns(now: number): Promise<void> {
+    const recent = await this.#store.listRuns({ limit: 20, offset: 0 });
+    for (const r of recent.items) {
+      if (r.status !== 'running') continue;
+      await this.#store.updateRun(r.id, {
+        status: 'failed',
+        finishedAt: now,
+        error: r.error ?? 'interrupted: the process ended during the run (its checkpoint is resumed)',
+      });
+    }
   }
 
   async #syncCategories(
