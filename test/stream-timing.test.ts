@@ -150,6 +150,14 @@ describe('stream timing: liveness', () => {
     // The simulator healed (the fault fired once): the next connection stays up.
     clock.advance(1_000);
     await waitFor(() => stateOf(r) === 'connected', 'reconnected');
+    expect(r.client.status().consecutiveFailures).toBe(1);
+    // Sustained health resets the failure counter (the backoff ladder starts over).
+    await advanceLive(clock, 59_000, 5_000);
+    expect(r.client.status().consecutiveFailures).toBe(1);
+    await advanceLive(clock, 1_000, 1_000);
+    expect(r.client.status().consecutiveFailures).toBe(0);
+    await r.client.settle();
+    expect((await r.store.getWsState()).consecutiveFailures).toBe(0);
     r.sim.control.mutate(30);
     await settledDigest(r);
   });

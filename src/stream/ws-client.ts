@@ -196,7 +196,13 @@ export class WsClient {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    const saved = await this.#store.getWsState();
+    let saved: WsState;
+    try {
+      saved = await this.#store.getWsState();
+    } catch (err) {
+      this.#started = false;
+      throw err;
+    }
     this.#enabled = saved.enabled;
     this.#pipeline = new MessagePipeline({
       store: this.#store,
