@@ -61,10 +61,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITH (fillfactor = 80)`,
       `CREATE INDEX skills_search_idx ON skills USING gin (search)`,
       `CREATE INDEX skills_category_idx ON skills (category)`,
-      `CREATE INDEX skills_name_idx ON skills (name COLLATE "C", skill_id)`,
-      `CREATE INDEX skills_rating_idx ON skills (average_rating DESC NULLS LAST, skill_id)`,
-      `CREATE INDEX skills_installs_idx ON skills (install_count DESC NULLS LAST, skill_id)`,
-      `CREATE INDEX skills_updated_idx ON skills (remote_updated_ms DESC NULLS LAST, skill_id)`,
+      // The sort orders of searchSkills, ties by skill_id in code-unit (C) order.
+      `CREATE INDEX skills_name_idx ON skills (name COLLATE "C", skill_id COLLATE "C")`,
+      `CREATE INDEX skills_rating_idx ON skills
+        (average_rating DESC NULLS LAST, rating_count DESC NULLS LAST, skill_id COLLATE "C")`,
+      `CREATE INDEX skills_installs_idx ON skills (install_count DESC NULLS LAST, skill_id COLLATE "C")`,
+      `CREATE INDEX skills_updated_idx ON skills (remote_updated_ms DESC NULLS LAST, skill_id COLLATE "C")`,
       `CREATE INDEX skills_local_idx ON skills (skill_id) WHERE local IS NOT NULL`,
 
       `CREATE TABLE categories (

@@ -8,7 +8,7 @@
  */
 import type { SkillPageResult, SkillQuery } from '../types.js';
 import { textTokens } from '../sqlite/skill-columns.js';
-import { toSkillRecord } from './pg-rows.js';
+import { SKILL_COLUMNS, toSkillRecord } from './pg-rows.js';
 import type { Q } from './pg-sql.js';
 
 /**
@@ -67,19 +67,11 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
           ? q`ts_rank(s.search, ${ts}::tsquery) DESC, s.skill_id COLLATE "C"`
           : q`s.name COLLATE "C", s.skill_id COLLATE "C"`;
   }
-  const rows = await q`
-    SELECT s.*, count(*) OVER () AS total_count,
-      EXISTS (SELECT 1 FROM conflicts c WHERE c.skill_id = s.skill_id AND c.status = 'open') AS has_open_conflict
-    FROM skills s ${where}
-    ORDER BY ${order}
-    LIMIT ${pageSize} OFFSET ${offset}`;
-  let total: number;
-  if (rows.length > 0) total = Number(rows[0]?.['total_count']);
-  else if (offset === 0) total = 0;
-  else {
-    // Past the last page: the window count saw no row, so count on its own.
-    const [t] = await q`SELECT count(*) AS n FROM skills s ${where}`;
-    total = Number(t?.['n'] ?? 0);
-  }
-  return { items: rows.map((r) => toSkillRecord(r, query.now)), total };
+  // The page and the total are two statements sent together: a window count would force the
+  // whole match set through the sort, where the page alone can walk a sort index and stop.
+  const [rows, [t]] = await Promise.all([
+    q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM skills s ${where} ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`,
+    q`SELECT count(*) AS n FROM skills s ${where}`,
+  ]);
+  return { items: rows.map((r) => toSkillRecord(r, query.now)), total: Number(t?.['n'] ?? 0) };
 }

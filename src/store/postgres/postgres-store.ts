@@ -51,6 +51,7 @@ import { migrate, quoteIdent } from './migrations.js';
 import { toStoreError } from './pg-errors.js';
 import {
   RUN_COLUMNS,
+  SKILL_COLUMNS,
   SYNC_STATE_COLUMNS,
   WS_STATE_COLUMNS,
   isoToMs,
@@ -377,11 +378,7 @@ export class PostgresStore implements Store {
   async getSkill(skillId: string, now: number): Promise<SkillRecord | null> {
     const [r] = await this.#run(
       'getSkill',
-      (
-        q,
-      ) => q`SELECT s.*, EXISTS (SELECT 1 FROM conflicts c WHERE c.skill_id = s.skill_id AND c.status = 'open')
-          AS has_open_conflict
-        FROM skills s WHERE s.skill_id = ${skillId}`,
+      (q) => q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM skills s WHERE s.skill_id = ${skillId}`,
     );
     return r ? toSkillRecord(r, now) : null;
   }
