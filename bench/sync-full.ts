@@ -94,7 +94,10 @@ export async function timedFullSync(url: string, dbPath: string): Promise<{ ms: 
 async function roleSync(url: string, dbPath: string): Promise<void> {
   const r = await timedFullSync(url, dbPath);
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ ...r, maxRssMb })}\n`);
+  const m = process.memoryUsage();
+  // Where the memory is at the end: V8 heap vs the rest (SQLite page cache, buffers).
+  const heapMb = m.heapTotal / 1048576;
+  process.stdout.write(`${JSON.stringify({ ...r, maxRssMb, heapMb })}\n`);
 }
 
 async function childSync(
@@ -196,10 +199,12 @@ async function main(): Promise<void> {
     console.log(`full sync  : ${N} skills in ${full.ms.toFixed(0)} ms (${rate.toFixed(0)}/s)`);
     console.log(`ratio full / (fetch-only + store-only) = ${ratio.toFixed(3)} (target <= 1.25)`);
     const child100k = await childSync(sim.url, join(dir, 'child-100k.db'));
-    console.log(`child 100k : ${child100k.ms.toFixed(0)} ms, peak RSS ${child100k.maxRssMb.toFixed(0)} MB`);
+    console.log(
+      `child 100k : ${child100k.ms.toFixed(0)} ms, peak RSS ${child100k.maxRssMb.toFixed(0)} MB (V8 heap at the end ${child100k.heapMb.toFixed(0)} MB)`,
+    );
     await sim.stop();
 
-    let million: { ms: number; skills: number; maxRssMb: number } | null = null;
+    let million: ChildSync | null = null;
     if (process.env['SKIP_1M'] !== '1') {
       const big = await spawnSimulator(1_000_000);
       try {
@@ -229,6 +234,7 @@ async function main(): Promise<void> {
           ? {
               ms: Math.round(million.ms),
               peakRssMb: Math.round(million.maxRssMb),
+              heapAtEndMb: Math.round(million.heapMb),
               timeRatioTo100k: Number((million.ms / child100k.ms).toFixed(2)),
             }
           : null,
