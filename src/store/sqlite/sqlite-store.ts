@@ -50,7 +50,14 @@ import type {
 } from '../types.js';
 import { OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
 import { migrate, readSchemaVersion, SCHEMA_VERSION } from './migrations.js';
-import { effectiveSkill, ftsQuery, isOlderRemote, remoteTimeMs, skillColumns } from './skill-columns.js';
+import {
+  effectiveSkill,
+  ftsQuery,
+  isOlderRemote,
+  remoteTimeMs,
+  skillColumns,
+  textTokens,
+} from './skill-columns.js';
 import { toStoreError } from './sqlite-errors.js';
 
 export interface SqliteStoreOptions {
@@ -956,6 +963,7 @@ export class SqliteStore implements Store {
       const match = ftsQuery(query);
       const where: string[] = [];
       const params: unknown[] = [];
+      const orderParams: unknown[] = [];
       let from = 'skills s';
       if (match !== null) {
         from = 'skills_fts JOIN skills s ON s.id = skills_fts.rowid';
@@ -986,21 +994,61 @@ export class SqliteStore implements Store {
         case 'name':
           order = 's.name, s.skill_id';
           break;
-        default:
-          order = match !== null ? 'skills_fts.rank, s.skill_id' : 's.name, s.skill_id';
+        default: {
+          // Relevance without bm25 (a detail=none index has no term frequencies): skills whose
+          // name contains the first word first, then the best rated.
+          const first = textTokens(query.text ?? '')[0];
+          if (match !== null && first !== undefined) {
+            order = 'instr(lower(s.name), ?) > 0 DESC, s.average_rating DESC NULLS LAST, s.skill_id';
+            orderParams.push(first);
+          } else {
+            order = 's.name, s.skill_id';
+          }
+        }
       }
       const pageSize = Math.max(1, Math.floor(query.pageSize));
       const offset = Math.max(0, Math.floor(query.page) - 1) * pageSize;
-      const total = this.#get<{ n: number }>(`SELECT count(*) AS n FROM ${from} ${whereSql}`, ...params)!.n;
-      const items =
-        total <= offset
-          ? []
-          : this.#all<SkillRow>(
-              `SELECT ${SKILL_COLS} FROM ${from} ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
-              ...params,
-              pageSize,
-              offset,
-            ).map((r) => this.#toSkillRecord(r, query.now));
+      let total: number;
+      let ids: number[];
+      if (match !== null) {
+        // One pass over the matches gives both the page (ids only) and the total.
+        const rows = this.#all<{ id: number; total: number }>(
+          `SELECT s.id, count(*) OVER () AS total FROM ${from} ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+          ...params,
+          ...orderParams,
+          pageSize,
+          offset,
+        );
+        ids = rows.map((r) => r.id);
+        total =
+          rows[0]?.total ??
+          (offset === 0
+            ? 0
+            : this.#get<{ n: number }>(`SELECT count(*) AS n FROM ${from} ${whereSql}`, ...params)!.n);
+      } else {
+        total = this.#get<{ n: number }>(`SELECT count(*) AS n FROM ${from} ${whereSql}`, ...params)!.n;
+        ids =
+          total <= offset
+            ? []
+            : this.#all<{ id: number }>(
+                `SELECT s.id FROM ${from} ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+                ...params,
+                ...orderParams,
+                pageSize,
+                offset,
+              ).map((r) => r.id);
+      }
+      if (ids.length === 0) return { items: [], total };
+      const byId = new Map(
+        this.#all<SkillRow>(
+          `SELECT ${SKILL_COLS} FROM skills s WHERE s.id IN (SELECT value FROM json_each(?))`,
+          JSON.stringify(ids),
+        ).map((r) => [r.id, r]),
+      );
+      const items = ids.flatMap((id) => {
+        const r = byId.get(id);
+        return r === undefined ? [] : [this.#toSkillRecord(r, query.now)];
+      });
       return { items, total };
     });
   }
