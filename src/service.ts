@@ -23,6 +23,7 @@ import type { MarketplacePaths } from './remote/paths.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import type { RunMode } from './store/types.js';
+import { SyncScheduler } from './scheduler/sync-scheduler.js';
 import { createEngineSink } from './stream/stream-sink.js';
 import { WsClient } from './stream/ws-client.js';
 import { LocalActions } from './sync/local-actions.js';
@@ -42,6 +43,7 @@ export interface Service {
   readonly store: Store;
   readonly remote: MarketplaceClient;
   readonly engine: SyncEngine;
+  readonly scheduler: SyncScheduler;
   readonly ws: WsClient | null;
   readonly uploader: OutboxUploader;
   readonly actions: LocalActions;
@@ -179,6 +181,18 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       options: engineOptionsFromConfig(config),
     });
 
+    const scheduler = new SyncScheduler({
+      engine,
+      store,
+      clock,
+      logger: logger.child({ component: 'scheduler' }),
+      options: {
+        intervalMinutes: config.syncIntervalMinutes,
+        autoSync: config.autoSync,
+        syncOnStart: config.syncOnStart,
+      },
+    });
+
     let ws: WsClient | null = null;
     if (config.wsUrl !== '') {
       const wsLog = logger.child({ component: 'websocket' });
@@ -195,7 +209,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         {
           store,
           clock,
-          sink: createEngineSink({ engine, store, ttlMs: config.cacheTtlHours * 3_600_000, clock }),
+          sink: createEngineSink({
+            engine,
+            store,
+            schedule: scheduler,
+            ttlMs: config.cacheTtlHours * 3_600_000,
+            clock,
+            onFallback: (active) =>
+              wsLog.warn({ fallback: active }, active ? 'polling fallback' : 'websocket is live again'),
+          }),
           onError: (err) =>
             wsLog.warn({ err: err instanceof Error ? err.message : String(err) }, 'websocket error'),
           onTransition: (from, to, event) => {
@@ -240,7 +262,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       clock,
       metrics,
       logger: logger.child({ component: 'http' }),
-      sync: syncPort(engine, logger.child({ component: 'sync' }), () => null),
+      sync: syncPort(engine, logger.child({ component: 'sync' }), () => scheduler.nextRunAt),
       actions: {
         rate: (input) => actions.rate(input),
         install: async (input) => ({ outbox: await actions.install(input) }),
@@ -252,6 +274,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
 
     live.onChange(async (next, previous) => {
       engine.updateOptions(engineOptionsFromConfig(next));
+      if (next.syncIntervalMinutes !== previous.syncIntervalMinutes)
+        scheduler.setIntervalMinutes(next.syncIntervalMinutes);
+      if (next.autoSync !== previous.autoSync) scheduler.setAutoSync(next.autoSync);
       if (ws && next.wsEnabled !== previous.wsEnabled && ws.status().enabled !== next.wsEnabled) {
         if (next.wsEnabled) await ws.enable();
         else await ws.disable();
@@ -266,6 +291,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       store,
       remote,
       engine,
+      scheduler,
       ws,
       uploader,
       actions,
@@ -282,13 +308,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           await ws.start();
           if (!live.current.wsEnabled && ws.status().enabled) await ws.disable();
         }
-        if (config.syncOnStart) {
-          engine.syncAll({ trigger: 'startup', mode: 'auto' }).then(
-            (r) => logger.info({ runId: r.runId, status: r.status }, 'startup sync finished'),
-            (err: unknown) =>
-              logger.error({ err: err instanceof Error ? err.message : String(err) }, 'startup sync failed'),
-          );
-        }
+        // The scheduler runs the first sync (syncOnStart), the interval, retries and the sweep.
+        await scheduler.start();
       },
       stop() {
         stopping ??= (async () => {
@@ -297,7 +318,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           else await app.close().catch(() => undefined);
           await ws?.stop();
           await uploader.stop();
+          // Abort the run between pages (each page is one transaction; the checkpoint stays),
+          // then let the scheduler's job observe it and clear its timers.
           await engine.close();
+          await scheduler.stop();
           await remote.close();
           await store.close();
           logger.info('stopped');

@@ -82,7 +82,7 @@ describe('skillsync serve (child process)', () => {
   it('serves, syncs at start, and stops gracefully on SIGTERM', async () => {
     const child = serve(env());
     const listening = await waitForLine(child, 'skillsync listening');
-    await waitForLine(child, 'startup sync finished');
+    await waitForLine(child, 'sync run finished');
     const res = await fetch(`${String(listening['url'])}/api/marketplace/skills?page_size=1`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { total: number }).total).toBe(300);
