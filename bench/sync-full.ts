@@ -100,10 +100,14 @@ async function roleSync(url: string, dbPath: string): Promise<void> {
   process.stdout.write(`${JSON.stringify({ ...r, maxRssMb, heapMb })}\n`);
 }
 
-async function childSync(
-  url: string,
-  dbPath: string,
-): Promise<{ ms: number; skills: number; maxRssMb: number }> {
+interface ChildSync {
+  ms: number;
+  skills: number;
+  maxRssMb: number;
+  heapMb: number;
+}
+
+async function childSync(url: string, dbPath: string): Promise<ChildSync> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', new URL(import.meta.url).pathname, '--role', 'sync', url, dbPath],
