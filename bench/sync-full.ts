@@ -117,11 +117,7 @@ async function childSync(url: string, dbPath: string): Promise<ChildSync> {
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`sync child exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').pop() as string) as {
-    ms: number;
-    skills: number;
-    maxRssMb: number;
-  };
+  return JSON.parse(out.trim().split('\n').pop() as string) as ChildSync;
 }
 
 async function fetchAll(url: string): Promise<{ ms: number; pages: SkillPage[] }> {
