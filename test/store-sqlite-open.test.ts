@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/core/errors.js';
 import { skillContentHash } from '../src/remote/contract.js';
 import { openStore, parseDatabaseUrl, redactDatabaseUrl } from '../src/store/open-store.js';
-import { SCHEMA_VERSION } from '../src/store/sqlite/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { primarySqliteCode, storeErrorCodeFor } from '../src/store/sqlite/sqlite-errors.js';
 import { mkSkill } from './helpers/store-contract.js';
@@ -116,6 +116,44 @@ describe('openStore (sqlite)', () => {
     });
     const again = new Database(path);
     expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
+    again.close();
+  });
+
+  it('migrates a version-1 database with data: the search index is rebuilt', async () => {
+    const path = join(dir, 'v1.db');
+    const raw = new Database(path);
+    raw.exec(MIGRATIONS[0]!.sql);
+    raw.pragma('user_version = 1');
+    const skill = mkSkill('old', { name: 'ancient scroll', category: 'lore', tags: ['Papyrus'] });
+    const id = raw
+      .prepare(
+        `INSERT INTO skills (skill_id, base, local, name, category, content_hash, fetched_at, expires_at, source, written_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'full', ?)`,
+      )
+      .run(
+        'old',
+        JSON.stringify(skill),
+        JSON.stringify({ description: 'kept locally' }),
+        skill.name,
+        'lore',
+        'h',
+        T0,
+        T0 + 1,
+        T0,
+      ).lastInsertRowid;
+    raw
+      .prepare('INSERT INTO skills_fts (rowid, name, description, tags) VALUES (?, ?, ?, ?)')
+      .run(id, skill.name, '', 'Papyrus');
+    raw.close();
+    const store = await openSqliteStore({ path });
+    const q = { page: 1, pageSize: 10, now: T0 };
+    expect((await store.searchSkills({ ...q, text: 'scroll', category: 'lore' })).total).toBe(1);
+    expect((await store.searchSkills({ ...q, text: 'locally' })).total).toBe(1);
+    expect((await store.searchSkills({ ...q, tag: 'papyrus' })).total).toBe(1);
+    expect(await store.integrityCheck()).toEqual([]);
+    await store.close();
+    const again = new Database(path);
+    expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     again.close();
   });
 

@@ -20,11 +20,16 @@
  * - All times are epoch ms passed in by the caller; nothing here reads the clock.
  */
 import type Database from 'better-sqlite3';
+import type { Skill } from '../../remote/contract.js';
+import type { SkillOverrides } from '../types.js';
+import { effectiveSkill, skillColumns } from './skill-columns.js';
 
 export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** Data work that needs code (runs after `sql`, in the same transaction). */
+  readonly up?: (db: Database.Database) => void;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -60,8 +65,8 @@ CREATE INDEX skills_expires ON skills (expires_at);
 CREATE INDEX skills_with_local ON skills (skill_id) WHERE local IS NOT NULL;
 
 CREATE VIRTUAL TABLE skills_fts USING fts5 (
-  body,
-  content = '', contentless_delete = 1, detail = none,
+  name, description, tags,
+  content = '', contentless_delete = 1,
   tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER skills_fts_delete AFTER DELETE ON skills BEGIN
@@ -224,6 +229,34 @@ CREATE TABLE checkpoint (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'one-column FTS with facet tokens; outbox due index',
+    sql: `
+DROP TABLE IF EXISTS skills_fts;
+CREATE VIRTUAL TABLE skills_fts USING fts5 (
+  body,
+  content = '', contentless_delete = 1, detail = none,
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+-- The uploader's claim scans pending items in due order and stops after \`limit\` heads.
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id);
+`,
+    up: (db) => {
+      // Refill the new index from the stored skills (base + overrides, as the store writes it).
+      const insert = db.prepare('INSERT INTO skills_fts (rowid, body) VALUES (?, ?)');
+      const chunk = db.prepare('SELECT id, base, local FROM skills WHERE id > ? ORDER BY id LIMIT 1000');
+      for (let after = 0; ;) {
+        const rows = chunk.all(after) as { id: number; base: string; local: string | null }[];
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          const local = r.local === null ? null : (JSON.parse(r.local) as SkillOverrides);
+          insert.run(r.id, skillColumns(effectiveSkill(JSON.parse(r.base) as Skill, local)).ftsBody);
+        }
+        after = rows[rows.length - 1]!.id;
+      }
+    },
+  },
 ];
 
 /** The newest schema version this code knows. */
@@ -244,6 +277,7 @@ export function migrate(db: Database.Database): { from: number; to: number } {
     for (const m of MIGRATIONS) {
       if (m.version <= from) continue;
       db.exec(m.sql);
+      m.up?.(db);
       db.pragma(`user_version = ${m.version}`);
     }
     return { from, to: readSchemaVersion(db) };
