@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderConfigurationDoc } from '../src/config/docs.js';
+import { renderConfigurationDoc, withReadmeTable } from '../src/config/docs.js';
 import { applyOverrides, loadConfig, redactConfig } from '../src/config/load-config.js';
 import { CONFIG_KEYS, optionSpec } from '../src/config/options.js';
 import { ConfigError } from '../src/core/errors.js';
@@ -133,6 +133,12 @@ describe('docs/configuration.md', () => {
   it('is what the options table renders (run `npm run docs:config` after changing the table)', () => {
     const onDisk = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
     expect(onDisk).toBe(renderConfigurationDoc());
+  });
+
+  it("the README's configuration table is the generated one", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toBe(withReadmeTable(readme));
+    expect(readme.startsWith('# skillsync\n\n```sh\nnpm install && npm start\nnpm test\n```')).toBe(true);
   });
 
   it('lists every variable', () => {

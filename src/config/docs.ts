@@ -76,3 +76,15 @@ export function renderConfigurationDoc(): string {
   }
   return parts.join('\n');
 }
+
+export const README_START = '<!-- config:start -->';
+export const README_END = '<!-- config:end -->';
+
+/** The README with the options table between its markers replaced. */
+export function withReadmeTable(readme: string): string {
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start < 0 || end < start)
+    throw new Error(`README.md lacks the ${README_START} / ${README_END} markers`);
+  return `${readme.slice(0, start + README_START.length)}\n${renderOptionsTable()}\n${readme.slice(end)}`;
+}
