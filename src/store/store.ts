@@ -120,6 +120,12 @@ export interface Store {
 
   // ---- reads -----------------------------------------------------------------------------
   getSkill(skillId: string, now: number): Promise<SkillRecord | null>;
+  /**
+   * Searches the EFFECTIVE skills (overrides applied). Every word of `text` must occur as a word
+   * or word prefix in name, description or tags; `tag` is one exact tag, case-insensitive;
+   * category and skillType are exact. Ties of every sort break by skill_id; missing values sort
+   * last. Without `sort`: name order, or with text a relevance order of the store's choosing.
+   */
   searchSkills(query: SkillQuery): Promise<SkillPageResult>;
   /** The catalog digest (src/remote/contract.ts catalogDigest) over stored bases and categories. */
   digest(): Promise<string>;
@@ -169,7 +175,10 @@ export interface Store {
   ): Promise<{ rating: RatingRecord; outbox: OutboxItem }>;
   getRating(skillId: string, userId: string): Promise<RatingRecord | null>;
   listRatings(skillId: string): Promise<RatingRecord[]>;
-  /** Enqueues an item without a rating row (installs). Throws for an unknown skill when skillId is given. */
+  /**
+   * Enqueues an item without a rating row (installs). Throws for an unknown skill when skillId is given.
+   * An idempotency key already queued returns that item unchanged (here and in recordRating).
+   */
   enqueue(input: EnqueueInput & { skillId?: string }): Promise<OutboxItem>;
   /**
    * Claims up to `limit` due items (pending, nextAttemptAt <= now), at most one per chain and
@@ -195,7 +204,10 @@ export interface Store {
   deadLetterOutbox(id: number, failure: { error: string; now: number }): Promise<void>;
   /** Operator retry of a dead item: pending again, due now, same idempotency key. */
   retryOutbox(id: number, now: number): Promise<OutboxItem>;
-  /** Operator discard of a dead or pending item. */
+  /**
+   * Operator discard of a dead or pending item. The row is removed (getOutboxItem answers null,
+   * the chain behind it is unblocked); a rating it carried is marked upload 'failed'.
+   */
   discardOutbox(id: number, now: number): Promise<void>;
   /**
    * The remote is reachable again: every pending item due later than `now` becomes due at

@@ -1556,9 +1556,11 @@ export class SqliteStore implements Store {
     return this.#do(
       'nextOutboxDueAt',
       () =>
-        this.#get<{ at: number | null }>(
-          `SELECT min(o.next_attempt_at) AS at FROM outbox o WHERE ${SqliteStore.#HEAD}`,
-        )!.at,
+        // Ordered scan on outbox_due that stops at the first claimable head.
+        this.#get<{ at: number }>(
+          `SELECT o.next_attempt_at AS at FROM outbox o WHERE ${SqliteStore.#HEAD}
+           ORDER BY o.next_attempt_at, o.id LIMIT 1`,
+        )?.at ?? null,
     );
   }
 
