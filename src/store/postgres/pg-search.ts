@@ -67,11 +67,32 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
           ? q`ts_rank(s.search, ${ts}::tsquery) DESC, s.skill_id COLLATE "C"`
           : q`s.name COLLATE "C", s.skill_id COLLATE "C"`;
   }
-  // The page and the total are two statements sent together: a window count would force the
-  // whole match set through the sort, where the page alone can walk a sort index and stop.
+  const filtered =
+    filterTs !== null ||
+    query.category !== undefined ||
+    query.skillType !== undefined ||
+    query.tag !== undefined;
+  if (filtered) {
+    // A filtered page evaluates its whole match set before sorting anyway (the text search
+    // has to find every match to rank them): the window count adds nothing, and one
+    // statement scans the indexes once instead of twice.
+    const rows = await q`SELECT ${q.unsafe(SKILL_COLUMNS)}, count(*) OVER () AS total_count
+      FROM skills s ${where} ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`;
+    if (rows.length > 0 || offset === 0) {
+      return {
+        items: rows.map((r) => toSkillRecord(r, query.now)),
+        total: rows.length > 0 ? Number(rows[0]?.['total_count']) : 0,
+      };
+    }
+    // Past the last page the window saw no row: count on its own.
+    const [t] = await q`SELECT count(*) AS n FROM skills s ${where}`;
+    return { items: [], total: Number(t?.['n'] ?? 0) };
+  }
+  // Browsing everything: the page walks a sort index and stops after a page; the total is a
+  // separate count, sent in the same round trip.
   const [rows, [t]] = await Promise.all([
-    q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM skills s ${where} ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`,
-    q`SELECT count(*) AS n FROM skills s ${where}`,
+    q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM skills s ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`,
+    q`SELECT count(*) AS n FROM skills s`,
   ]);
   return { items: rows.map((r) => toSkillRecord(r, query.now)), total: Number(t?.['n'] ?? 0) };
 }
