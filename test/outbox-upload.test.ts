@@ -223,6 +223,9 @@ describe('outbox upload under faults', () => {
     expect(probing[0]).toBe(true);
     expect(failedRequests).toBeLessThan(30 * 5);
     expect(await outbox(r, 'dead')).toEqual([]);
+    // What had been claimed ahead was handed back, not left leased.
+    expect(await outbox(r, 'in_flight')).toEqual([]);
+    expect(r.uploader.counters().ready).toBe(0);
 
     // The remote comes back; nobody calls anything: the next probe succeeds and everything
     // that backed off is pulled forward.
@@ -388,6 +391,7 @@ describe('timing', () => {
     const clock = new FakeClock();
     const r = await rig({ clock, skills: 5 });
     await r.uploader.start();
+    await r.uploader.whenIdle();
     const before = clock.requestedDelays.length;
     for (let i = 0; i < 5; i++) await r.actions.rate({ skillId: r.skillIds[i]!, userId: 'hal', rating: 3 });
     expect(clock.requestedDelays.slice(before)).toEqual([250]);
@@ -418,6 +422,28 @@ describe('timing', () => {
     await r.uploader.stop();
     expect(clock.pendingCount).toBe(0);
     expect(r.uploader.running).toBe(false);
+  });
+});
+
+describe('prefetch', () => {
+  it('claims ahead of free slots, and stop() hands unsent claimed items back at once', async () => {
+    const clock = new FakeClock();
+    const r = await rig({ clock, skills: 30 });
+    await r.uploader.start();
+    for (let i = 0; i < 30; i++) await r.actions.rate({ skillId: r.skillIds[i]!, userId: 'kim', rating: 2 });
+    clock.advance(250);
+    // One claim filled the 10 slots and the 10 ready places.
+    for (let i = 0; i < 1000 && r.uploader.counters().ready < 10; i++)
+      await new Promise((res) => setImmediate(res));
+    expect(r.uploader.counters()).toMatchObject({ inFlight: 10, ready: 10 });
+    await r.uploader.stop();
+    const items = await outbox(r);
+    expect(items.filter((i) => i.status === 'done')).toHaveLength(10);
+    expect(items.filter((i) => i.status === 'pending')).toHaveLength(20);
+    expect(items.filter((i) => i.status === 'in_flight')).toHaveLength(0);
+    // The handed-back ones are due now, so a restart sends them without waiting for a lease.
+    expect(items.filter((i) => i.status === 'pending' && i.nextAttemptAt > clock.now())).toEqual([]);
+    expect(r.sim.control.counters().ratingsApplied).toBe(10);
   });
 });
 

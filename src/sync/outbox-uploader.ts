@@ -46,11 +46,13 @@ export interface OutboxUploaderOptions {
   /** Items uploaded at once (different chains). */
   readonly concurrency: number;
   /**
-   * A claim pass waits until at least this many slots are free (or nothing is in flight):
-   * a claim is a query over the pending items, so sharing it between several items is
-   * cheaper than one claim per completion. Capped at `concurrency`.
+   * Items claimed ahead of free slots, sent as slots free up. A claim is a query over the
+   * pending items, so one claim per `prefetch` items is far cheaper than one per completion.
+   * A claimed item waits at most for one request to finish (well inside its lease); items
+   * not sent when the uploader stops or the remote goes down are handed back at once (their
+   * claim still counts as an attempt). 0 claims only for free slots.
    */
-  readonly claimMinFree: number;
+  readonly prefetch: number;
   /** How long a claimed item stays leased; a crashed uploader's items return after it. */
   readonly leaseMs: number;
   /** Backoff of a transient failure: full jitter in [0, min(cap, base * 2^(attempt-1))]. */
@@ -72,7 +74,7 @@ export interface OutboxUploaderOptions {
 
 export const DEFAULT_OUTBOX_UPLOADER: OutboxUploaderOptions = Object.freeze({
   concurrency: 10,
-  claimMinFree: 5,
+  prefetch: 10,
   leaseMs: 120_000,
   backoffBaseMs: 1_000,
   backoffCapMs: 3_600_000,
@@ -86,7 +88,7 @@ export const DEFAULT_OUTBOX_UPLOADER: OutboxUploaderOptions = Object.freeze({
 
 const RANGES: Record<keyof OutboxUploaderOptions, readonly [number, number]> = {
   concurrency: [1, 100],
-  claimMinFree: [1, 100],
+  prefetch: [0, 1_000],
   leaseMs: [1, 24 * 3_600_000],
   backoffBaseMs: [1, 3_600_000],
   backoffCapMs: [1, 7 * 24 * 3_600_000],
@@ -204,6 +206,8 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
   #running = false;
   #abort = new AbortController();
   #active = new Set<Promise<void>>();
+  /** Claimed, not yet sent (see `prefetch`). */
+  #ready: { item: OutboxItem; claimedAt: number }[] = [];
   #pumping: Promise<void> | null = null;
   #pumpAgain = false;
   #idleWaiters: (() => void)[] = [];
@@ -243,8 +247,13 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
   }
 
   /** Counters since construction, for metrics. */
-  counters(): Readonly<OutboxUploaderCounters> & { inFlight: number; probing: boolean } {
-    return { ...this.#counters, inFlight: this.#active.size, probing: this.#probing };
+  counters(): Readonly<OutboxUploaderCounters> & { inFlight: number; ready: number; probing: boolean } {
+    return {
+      ...this.#counters,
+      inFlight: this.#active.size,
+      ready: this.#ready.length,
+      probing: this.#probing,
+    };
   }
 
   /** Items not yet uploaded (pending + in flight), as the store counts them. */
@@ -279,6 +288,7 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
     }
     this.#kickTimer = this.#dueTimer = this.#intervalTimer = this.#recoveryTimer = null;
     if (this.#pumping) await this.#pumping;
+    await this.#releaseReady(this.#clock.now());
     if (this.#active.size > 0) {
       let grace: TimerHandle | null = null;
       const graceOver = new Promise<void>((resolve) => {
@@ -347,7 +357,7 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
   // ---- the pump --------------------------------------------------------------------------
 
   #isIdle(): boolean {
-    return this.#active.size === 0 && this.#pumping === null;
+    return this.#active.size === 0 && this.#pumping === null && this.#ready.length === 0;
   }
 
   #resolveIdle(): void {
@@ -385,31 +395,67 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
 
   async #claimRound(): Promise<void> {
     const now = this.#clock.now();
-    let free: number;
     if (this.#probing) {
       if (this.#active.size > 0) return; // the probe's outcome pumps again
       if (now < this.#nextProbeAt) {
         this.#setDueTimer(this.#nextProbeAt);
         return;
       }
-      free = 1;
-    } else {
-      free = this.options.concurrency - this.#active.size;
-      // Not enough room yet: a completion pumps again.
-      if (
-        free <= 0 ||
-        (this.#active.size > 0 && free < Math.min(this.options.claimMinFree, this.options.concurrency))
-      ) {
-        return;
-      }
+      const probe = await this.#store.claimDueOutbox({
+        now,
+        limit: 1,
+        leaseUntil: now + this.options.leaseMs,
+      });
+      for (const item of probe) this.#launch(item);
+      if (probe.length === 0) await this.#armDueTimer(now);
+      return;
     }
+    await this.#launchReady(now);
+    // Claim when the ready queue and the slots together have room for half their capacity
+    // (or everything is idle): one claim then serves many items.
+    const capacity = this.options.concurrency + this.options.prefetch;
+    const room = capacity - this.#active.size - this.#ready.length;
+    const busy = this.#active.size + this.#ready.length > 0;
+    if (room <= 0 || (busy && room < Math.ceil(capacity / 2))) return;
     const items = await this.#store.claimDueOutbox({
       now,
-      limit: free,
+      limit: room,
       leaseUntil: now + this.options.leaseMs,
     });
-    for (const item of items) this.#launch(item);
-    if (items.length < free) await this.#armDueTimer(now);
+    for (const item of items) this.#ready.push({ item, claimedAt: now });
+    // Probing may have started while the claim ran: then these wait for the probe too.
+    if (this.#probing) await this.#releaseReady(this.#nextProbeAt);
+    else await this.#launchReady(this.#clock.now());
+    if (items.length < room) await this.#armDueTimer(now);
+  }
+
+  /** Sends ready items while slots are free; one claimed too long ago is handed back unsent. */
+  async #launchReady(now: number): Promise<void> {
+    const stale: OutboxItem[] = [];
+    while (this.#active.size < this.options.concurrency && this.#ready.length > 0) {
+      const { item, claimedAt } = this.#ready.shift()!;
+      // Past half its lease another uploader may soon recover it: do not race it.
+      if (now - claimedAt > this.options.leaseMs / 2) stale.push(item);
+      else this.#launch(item);
+    }
+    for (const item of stale) await this.#release(item, now);
+  }
+
+  /** Hands every ready (claimed, unsent) item back to the store, due at `dueAt`. */
+  async #releaseReady(dueAt: number): Promise<void> {
+    for (const { item } of this.#ready.splice(0)) await this.#release(item, dueAt);
+  }
+
+  async #release(item: OutboxItem, dueAt: number): Promise<void> {
+    try {
+      await this.#store.failOutbox(item.id, {
+        error: item.lastError ?? 'claimed but not sent',
+        nextAttemptAt: dueAt,
+        now: this.#clock.now(),
+      });
+    } catch (error) {
+      this.#storeError(error, item.id);
+    }
   }
 
   async #armDueTimer(claimedAt: number): Promise<void> {
@@ -532,6 +578,8 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
     await this.#store.failOutbox(item.id, { error, nextAttemptAt, now });
     this.#counters.retried++;
     this.emit('retried', { item, error, delayMs, nextAttemptAt });
+    // The remote looks down (or refuses us): what was claimed ahead goes back, due with the probe.
+    if (this.#probing) await this.#releaseReady(this.#nextProbeAt);
   }
 
   #setProbing(probing: boolean): void {
