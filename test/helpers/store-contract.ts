@@ -651,6 +651,14 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect(p2.items.map((s) => s.skillId)).toEqual(['s1']);
         const p9 = await store.searchSkills({ ...q, sort: 'name', pageSize: 3, page: 9 });
         expect(p9).toEqual({ items: [], total: 4 });
+        // The same with a text or tag filter.
+        const t2 = await store.searchSkills({ ...q, tag: 'python', sort: 'name', pageSize: 1, page: 2 });
+        expect(t2.total).toBe(2);
+        expect(t2.items.map((s) => s.skillId)).toEqual(['s1']);
+        expect(await store.searchSkills({ ...q, text: 'python', pageSize: 1, page: 5 })).toEqual({
+          items: [],
+          total: 2,
+        });
       });
 
       it('returns full records with freshness and searches the effective skill', async () => {
