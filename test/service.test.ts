@@ -77,7 +77,7 @@ describe('skillsync serve (child process)', () => {
     expect(code).toBe(2);
     expect(child.err.join('')).toContain('ATOM_SAAS_SYNC_INTERVAL_MINUTES');
     expect(child.err.join('')).toContain('5 to 60');
-  });
+  }, 60_000);
 
   it('serves, syncs at start, and stops gracefully on SIGTERM', async () => {
     const child = serve(env());
@@ -91,7 +91,7 @@ describe('skillsync serve (child process)', () => {
     expect(code).toBe(0);
     expect(child.out.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
     expect(child.out.join('\n')).not.toContain(token);
-  });
+  }, 60_000);
 
   it('a second signal exits at once while a slow run is in progress', async () => {
     sim.control.setFaults({ rules: [{ fault: 'latency', route: 'list_skills', latencyMs: 20_000 }] });
@@ -107,7 +107,7 @@ describe('skillsync serve (child process)', () => {
     } finally {
       sim.control.clearFaults();
     }
-  });
+  }, 60_000);
 });
 
 describe('websocket admin routes act on the live client', () => {
