@@ -206,6 +206,33 @@ describe('faults', () => {
   });
 });
 
+describe('TTL', () => {
+  it('entries past their TTL stay (served stale) while the remote is down; a full listing renews them', async () => {
+    const clock = new FakeClock(Date.now());
+    const H = 3_600_000;
+    const r = await open({
+      sim: { skills: 120 },
+      client: { maxAttempts: 1 },
+      engine: { ttlMs: H, fullListingMaxAgeMs: H / 2 },
+      clock,
+    });
+    expect((await r.engine.syncAll({ trigger: 'manual' })).status).toBe('success');
+    expect((await r.store.stats(clock.now())).staleSkills).toBe(0);
+    clock.advance(2 * H);
+    expect((await r.store.stats(clock.now())).staleSkills).toBe(120);
+    r.sim.control.setFaults([{ fault: 'error', status: 503 }]);
+    expect((await r.engine.syncAll({ trigger: 'schedule' })).status).toBe('failed');
+    expect(await r.engine.sweep(clock.now())).toEqual({ skills: 0, categories: 0 });
+    expect((await r.store.stats(clock.now())).skills).toBe(120);
+    r.sim.control.clearFaults();
+    const renewed = await r.engine.syncAll({ trigger: 'schedule' });
+    expect(renewed.run?.mode).toBe('full');
+    expect((await r.store.stats(clock.now())).staleSkills).toBe(0);
+    expect(await r.engine.sweep(clock.now())).toEqual({ skills: 0, categories: 0 });
+    expect(await r.store.digest()).toBe(r.sim.control.digest());
+  });
+});
+
 describe('catch-up requests', () => {
   it('coalesce into one websocket run soon; full wins; one more after an active run', async () => {
     const clock = new FakeClock(Date.now());

@@ -106,6 +106,8 @@ const base: PlanInput = {
   checkpoint: null,
   pageSize: 100,
   overlapMs: 2000,
+  now: 1000,
+  fullListingMaxAgeMs: 12 * 3600_000,
 };
 const checkpoint: ListingCheckpoint = {
   runId: 7,
@@ -136,6 +138,13 @@ describe('planListing', () => {
     const reset = planListing({ ...base, epoch: 'e2' });
     expect(reset.mode).toBe('full');
     expect(reset.reason).toMatch(/epoch/);
+  });
+  it('a full listing when the last complete one is older than the interval (renews TTLs), unless incremental is asked', () => {
+    const old = { ...base, now: 1 + 12 * 3600_000 + 1 };
+    const p = planListing(old);
+    expect(p.mode).toBe('full');
+    expect(p.reason).toMatch(/older/);
+    expect(planListing({ ...old, requested: 'incremental' }).mode).toBe('incremental');
   });
   it('resumes a checkpoint of the same epoch, keeping its page size', () => {
     const p = planListing({ ...base, checkpoint, features: [] });

@@ -28,6 +28,8 @@ export function engineOptionsFromConfig(config: Config): Partial<SyncEngineOptio
   return {
     pageSize: config.pageSize,
     ttlMs: config.cacheTtlHours * 3_600_000,
+    // A full listing at least twice per TTL keeps unchanged skills fresh.
+    fullListingMaxAgeMs: (config.cacheTtlHours * 3_600_000) / 2,
     strategy: config.conflictStrategy,
     deleteGuard: { maxFraction: config.deleteGuardPercent / 100, maxCount: config.deleteGuardMaxSkills },
     authRetryIntervalMs: config.syncIntervalMinutes * 60_000,

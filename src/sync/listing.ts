@@ -31,6 +31,13 @@ export interface PlanInput {
   checkpoint: ListingCheckpoint | null;
   pageSize: number;
   overlapMs: number;
+  now: number;
+  /**
+   * An automatic run does a full listing when the last complete one is older than this:
+   * incremental runs never re-see unchanged skills, so only a full listing renews their TTL
+   * (and catches a deletion a lossy server failed to report).
+   */
+  fullListingMaxAgeMs: number;
 }
 
 /** ISO watermark minus the overlap margin: repeats are cheap (the version guard absorbs them), gaps are data loss. */
@@ -49,11 +56,15 @@ export function planListing(input: PlanInput): ListingPlan {
   const style: ListingStyle = features.includes('cursor') ? 'cursor' : 'page';
   const epoch = input.epoch ?? null;
   const reset = epochChanged(input.epoch, state.epoch);
+  const fullDue =
+    state.lastCompleteListingAt !== null &&
+    input.now - state.lastCompleteListingAt > input.fullListingMaxAgeMs;
   const canIncremental =
     features.includes('updated_since') &&
     state.watermark !== null &&
     state.lastCompleteListingAt !== null &&
-    !reset;
+    !reset &&
+    (input.requested === 'incremental' || !fullDue);
 
   // A saved checkpoint is resumed when it still describes a listing this server can continue:
   // same dataset epoch (a listing started after an epoch change carries the new one).
@@ -91,6 +102,7 @@ export function planListing(input: PlanInput): ListingPlan {
   if (input.requested !== 'full') {
     if (reset) reason = 'the dataset epoch changed';
     else if (!features.includes('updated_since')) reason = 'the server offers no updated_since';
+    else if (fullDue) reason = 'the last complete listing is older than the full-listing interval';
     else reason = 'no complete listing yet';
   }
   return { mode: 'full', style, pageSize, updatedSince: null, resume: null, reason };

@@ -63,6 +63,8 @@ export interface SyncEngineOptions {
   readonly authRetryIntervalMs: number;
   /** Safety cap on pages in one listing. */
   readonly maxPages: number;
+  /** Automatic runs do a full listing when the last complete one is older (renews TTLs). */
+  readonly fullListingMaxAgeMs: number;
 }
 
 export const DEFAULT_SYNC_ENGINE: SyncEngineOptions = Object.freeze({
@@ -75,6 +77,7 @@ export const DEFAULT_SYNC_ENGINE: SyncEngineOptions = Object.freeze({
   catchUpDelayMs: 250,
   authRetryIntervalMs: 15 * 60_000,
   maxPages: 1_000_000,
+  fullListingMaxAgeMs: 12 * 3600_000,
 });
 
 /** Pino-compatible subset; the engine logs no payloads and no secrets. */
@@ -184,6 +187,7 @@ export function validateEngineOptions(o: SyncEngineOptions): SyncEngineOptions {
   if (!(o.catchUpDelayMs >= 0)) bad('catchUpDelayMs must be >= 0');
   if (!(o.authRetryIntervalMs >= 0)) bad('authRetryIntervalMs must be >= 0');
   if (!(o.maxPages >= 1)) bad('maxPages must be >= 1');
+  if (!(o.fullListingMaxAgeMs > 0)) bad('fullListingMaxAgeMs must be > 0');
   return Object.freeze({ ...o, deleteGuard: Object.freeze({ ...o.deleteGuard }) });
 }
 
@@ -398,6 +402,8 @@ export class SyncEngine {
           checkpoint,
           pageSize: this.#options.pageSize,
           overlapMs: this.#options.overlapMs,
+          now: startedAt,
+          fullListingMaxAgeMs: this.#options.fullListingMaxAgeMs,
         });
         if (checkpoint !== null && plan.resume === null) await store.setCheckpoint(null);
         mode = plan.mode;
@@ -425,6 +431,8 @@ export class SyncEngine {
                 checkpoint: null,
                 pageSize: this.#options.pageSize,
                 overlapMs: this.#options.overlapMs,
+                now: startedAt,
+                fullListingMaxAgeMs: this.#options.fullListingMaxAgeMs,
               });
               mode = 'full';
               run = await store.updateRun(run.id, { mode });
