@@ -18,6 +18,7 @@ import {
   createApi,
   drainWithFakeClock,
   INSTANCE_ID,
+  OUTBOX_TOKEN,
   seededRandom,
   startOutboxRig,
   type OutboxRig,
@@ -236,6 +237,41 @@ describe('outbox upload under faults', () => {
     const after = r.sim.control.counters();
     for (const key of keys) expect(after.appliedByKey(key)).toBe(1);
     expect(await outbox(r, 'dead')).toEqual([]);
+  });
+
+  it('refused credentials (401) stop uploading until the next scheduled run; nothing is dead-lettered', async () => {
+    const clock = new FakeClock();
+    const r = await rig({ clock, random: () => 0.5, skills: 10 });
+    r.sim.control.configure({ token: 'someone-else' });
+    const authFailures: number[] = [];
+    r.uploader.on('auth_failed', () => authFailures.push(clock.now()));
+    await r.uploader.start();
+    const keys: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      keys.push(
+        (await r.actions.rate({ skillId: r.skillIds[i]!, userId: 'lee', rating: 4 })).outbox.idempotencyKey,
+      );
+    }
+    clock.advance(250);
+    await new Promise((res) => setImmediate(res));
+    await r.uploader.whenIdle();
+    const refused = (): number => r.sim.control.counters().requests['rate']?.['401'] ?? 0;
+    const first = refused();
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThanOrEqual(5);
+    // The items' own backoff (seconds) passes many times over: still no request.
+    for (let t = 0; t < 29; t++) {
+      clock.advance(60_000);
+      await new Promise((res) => setImmediate(res));
+      await r.uploader.whenIdle();
+    }
+    expect(refused()).toBe(first);
+    expect(await outbox(r, 'dead')).toEqual([]);
+    // Credentials fixed; the scheduled run (30 min) probes, succeeds and drains the rest.
+    r.sim.control.configure({ token: OUTBOX_TOKEN });
+    await drainWithFakeClock(r, clock);
+    for (const key of keys) expect(r.sim.control.counters().appliedByKey(key)).toBe(1);
+    expect(authFailures.length).toBe(first);
   });
 
   it('onRemoteReachable() sends items at once that are still backing off', async () => {
