@@ -225,6 +225,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
             if (to === 'connected') {
               if (connectedOnce) metrics.recordWsReconnect();
               connectedOnce = true;
+              remoteReachable();
             }
           },
         },
@@ -249,6 +250,27 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     uploader.on('auth_failed', ({ item }) =>
       outboxLog.error({ outbox: item.id }, 'marketplace refused the credentials'),
     );
+
+    // The marketplace answered again (a run succeeded, the socket connected): an uploader
+    // that was probing a dead remote drains its queue now instead of waiting out its backoff.
+    let lastRunFailed = false;
+    const remoteReachable = (): void => {
+      if (uploader.counters().probing || lastRunFailed) {
+        uploader
+          .onRemoteReachable()
+          .catch((err: unknown) =>
+            outboxLog.warn(
+              { err: err instanceof Error ? err.message : String(err) },
+              'outbox wake-up failed',
+            ),
+          );
+      }
+    };
+    engine.on('runFinished', (result) => {
+      const ok = result.status === 'success' || result.status === 'partial';
+      if (ok) remoteReachable();
+      if (result.status !== 'rejected') lastRunFailed = !ok;
+    });
 
     const actions = new LocalActions(
       store,

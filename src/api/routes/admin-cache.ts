@@ -93,7 +93,9 @@ export function registerAdminCacheRoutes(app: RouteApp, deps: AppDeps): void {
       ]);
       const conflicts = [...open.items, ...resolved.items].filter((c) => c.skillId === id);
       const pending = outbox.items.filter(
-        (o) => o.status !== 'done' && (o.payload['skill_id'] === id || o.chainKey.includes(id)),
+        (o) =>
+          o.status !== 'done' &&
+          (o.payload['skill_id'] === id || o.chainKey.endsWith(`:${encodeURIComponent(id)}`)),
       );
       const overridden = record.local ? Object.keys(record.local) : [];
       const story = [
