@@ -267,11 +267,16 @@ export class OutboxUploader extends EventEmitter<OutboxUploaderEvents> {
     this.#running = true;
     this.#abort = new AbortController();
     const now = this.#clock.now();
-    await this.#store.recoverOutbox(now);
-    // Items still leased belong to a process that died less than a lease ago (or to another
-    // live uploader sharing the store): look again once their leases can have expired.
-    const leased = await this.#store.listOutbox({ status: 'in_flight', limit: 1, offset: 0 });
-    if (leased.total > 0) this.#armRecovery(this.options.leaseMs);
+    try {
+      await this.#store.recoverOutbox(now);
+      // Items still leased belong to a process that died less than a lease ago (or to another
+      // live uploader sharing the store): look again once their leases can have expired.
+      const leased = await this.#store.listOutbox({ status: 'in_flight', limit: 1, offset: 0 });
+      if (leased.total > 0) this.#armRecovery(this.options.leaseMs);
+    } catch (error) {
+      this.#running = false;
+      throw error;
+    }
     this.#armInterval();
     this.#requestPump();
   }
