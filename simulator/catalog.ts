@@ -8,9 +8,9 @@
  * and a keyset cursor is an index. The catalog is deterministic from its seed: timestamps of
  * the initial skills come from the seed and a fixed base time, not from the wall clock.
  */
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { Category, Skill } from '../src/remote/contract.js';
 import { catalogDigest, categoryContentHash } from '../src/remote/contract.js';
-import { sha256Hex } from '../src/remote/canonical.js';
 import type { Clock } from '../src/core/clock.js';
 import {
   baseCategory,
@@ -31,6 +31,8 @@ const SPAN_MS = 2 * 365 * 24 * 3600 * 1000;
 const ID_PREFIX = 'skill-';
 const ID_DIGITS = 8;
 export const MAX_SKILLS = 10 ** ID_DIGITS - 1;
+/** Above this many live skills the digest is computed line by line (same value, no big arrays). */
+const STREAMING_DIGEST_FROM = 100_000;
 
 export interface CatalogOptions {
   seed: number;
@@ -72,8 +74,9 @@ export class Catalog {
   ratingCount!: Uint32Array;
   ratingSum!: Uint32Array;
   installCount!: Uint32Array;
-  #hashSlab!: Buffer;
-  #hashValid!: Uint8Array;
+  /** Cached content hashes (32 bytes a skill), allocated on the first digest. */
+  #hashSlab: Buffer | null = null;
+  #hashValid: Uint8Array | null = null;
   #live: Fenwick;
   #liveCount: number;
   #lastClockMs = 0;
@@ -97,7 +100,8 @@ export class Catalog {
     this.baseCategoryCount = Math.min(options.categories, MAX_BASE_CATEGORIES);
     this.#n = options.skills;
     this.#cap = 0;
-    this.#grow(Math.max(16, options.skills + 1024));
+    // Headroom for new skills without reallocating every array soon after start.
+    this.#grow(Math.max(16, options.skills + Math.max(1024, Math.ceil(options.skills / 8))));
     this.#categorySkillCount = new Int32Array(this.baseCategoryCount);
     const seed = this.seed;
     for (let i = 0; i < this.#n; i++) {
@@ -135,7 +139,8 @@ export class Catalog {
   }
 
   #grow(minCap: number): void {
-    const cap = Math.max(minCap, Math.ceil(this.#cap * 1.5));
+    // Grow by a quarter: at a million skills, each reallocation briefly holds old and new arrays.
+    const cap = Math.max(minCap, this.#cap + Math.max(1024, Math.ceil(this.#cap / 4)));
     const copy = <T extends Uint32Array | Float64Array | Uint8Array>(
       old: T | undefined,
       make: (n: number) => T,
@@ -151,10 +156,12 @@ export class Catalog {
     this.ratingCount = copy(this.ratingCount as Uint32Array | undefined, (n) => new Uint32Array(n));
     this.ratingSum = copy(this.ratingSum as Uint32Array | undefined, (n) => new Uint32Array(n));
     this.installCount = copy(this.installCount as Uint32Array | undefined, (n) => new Uint32Array(n));
-    this.#hashValid = copy(this.#hashValid as Uint8Array | undefined, (n) => new Uint8Array(n));
-    const slab = Buffer.alloc(cap * 32);
-    if (this.#hashSlab as Buffer | undefined) this.#hashSlab.copy(slab);
-    this.#hashSlab = slab;
+    if (this.#hashSlab) {
+      this.#hashValid = copy(this.#hashValid ?? undefined, (n) => new Uint8Array(n));
+      const slab = Buffer.alloc(cap * 32);
+      this.#hashSlab.copy(slab);
+      this.#hashSlab = slab;
+    }
     const hadLive = this.#cap > 0;
     this.#cap = cap;
     if (hadLive) this.#live = Fenwick.from(cap, (i) => i < this.#n && this.deletedAt[i] === 0);
@@ -245,8 +252,13 @@ export class Catalog {
    */
   skillHash(i: number): string {
     const off = i * 32;
+    if (!this.#hashSlab || !this.#hashValid) {
+      this.#hashSlab = Buffer.alloc(this.#cap * 32);
+      this.#hashValid = new Uint8Array(this.#cap);
+    }
     if (this.#hashValid[i] === 1) return this.#hashSlab.toString('hex', off, off + 32);
-    const hex = sha256Hex(this.skillCanonical(i));
+    // One-shot hashing (same sha256 hex as canonical.ts sha256Hex), cheaper per call.
+    const hex = oneShotHash('sha256', this.skillCanonical(i), 'hex');
     this.#hashSlab.write(hex, off, 32, 'hex');
     this.#hashValid[i] = 1;
     return hex;
@@ -283,13 +295,44 @@ export class Catalog {
   /** Catalog digest over live skills and categories (src/remote/contract.ts catalogDigest). */
   digest(): string {
     if (this.#digest && this.#digest.generation === this.generation) return this.#digest.value;
-    const skills: [string, string][] = [];
-    for (let i = 0; i < this.#n; i++)
-      if (this.deletedAt[i] === 0) skills.push([skillIdOf(i), this.skillHash(i)]);
     const cats: [string, string][] = this.categories().map((c) => [c.name, categoryContentHash(c)]);
-    const value = catalogDigest(skills, cats);
+    let value: string;
+    if (this.#liveCount <= STREAMING_DIGEST_FROM) {
+      const skills: [string, string][] = [];
+      for (let i = 0; i < this.#n; i++)
+        if (this.deletedAt[i] === 0) skills.push([skillIdOf(i), this.skillHash(i)]);
+      value = catalogDigest(skills, cats);
+    } else {
+      value = this.#streamingDigest(cats);
+    }
     this.#digest = { generation: this.generation, value };
     return value;
+  }
+
+  /**
+   * catalogDigest's exact algorithm (sha256 over `s\tid\thash` then `c\tname\thash` lines,
+   * sorted, joined by newlines) fed line by line: skills are already in id order here, so a
+   * million-skill digest needs no million-entry arrays. Equality with catalogDigest is tested.
+   */
+  #streamingDigest(cats: [string, string][]): string {
+    const h = createHash('sha256');
+    let first = true;
+    for (let i = 0; i < this.#n; i++) {
+      if (this.deletedAt[i] !== 0) continue;
+      h.update((first ? 's\t' : '\ns\t') + skillIdOf(i) + '\t' + this.skillHash(i));
+      first = false;
+    }
+    cats.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [name, hash] of cats) {
+      h.update((first ? 'c\t' : '\nc\t') + name + '\t' + hash);
+      first = false;
+    }
+    return h.digest('hex');
+  }
+
+  /** For tests: the streaming digest regardless of size. */
+  streamingDigestForTest(): string {
+    return this.#streamingDigest(this.categories().map((c) => [c.name, categoryContentHash(c)]));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -312,7 +355,7 @@ export class Catalog {
   #ensureTimeIndex(): void {
     if (this.#timeIdx) return;
     const n = this.#n;
-    const idx = new Uint32Array(Math.max(16, n + 1024));
+    const idx = new Uint32Array(Math.max(16, n + Math.max(1024, Math.ceil(n / 16))));
     for (let i = 0; i < n; i++) idx[i] = i;
     const upd = this.updatedAt;
     idx.subarray(0, n).sort((a, b) => (upd[a] as number) - (upd[b] as number) || a - b);
@@ -329,7 +372,7 @@ export class Catalog {
     this.#timeStale++;
     if (this.#timeStale > 1024 && this.#timeStale > this.#timeLen / 2) this.#timeCompact();
     if (this.#timeLen === this.#timeIdx.length) {
-      const cap = Math.ceil(this.#timeIdx.length * 1.5);
+      const cap = this.#timeIdx.length + Math.max(1024, Math.ceil(this.#timeIdx.length / 4));
       const idx = new Uint32Array(cap);
       idx.set(this.#timeIdx);
       const ats = new Float64Array(cap);
@@ -434,7 +477,7 @@ export class Catalog {
   #touch(i: number): number {
     const t = this.nextTime();
     this.updatedAt[i] = t;
-    this.#hashValid[i] = 0;
+    if (this.#hashValid) this.#hashValid[i] = 0;
     this.#timeAppend(i, t);
     this.generation++;
     return t;

@@ -16,7 +16,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface Answer {
   status: number;
-  body: string;
+  body: string | Buffer;
+  /** Listings: the query of the page after this one (for read-ahead), when there is one. */
+  nextQuery?: URLSearchParams;
   headers?: Record<string, string>;
 }
 
@@ -184,7 +186,7 @@ export function listSkills(sim: Simulator, q: URLSearchParams, fired: FiredRule[
     (skillType === null || skillTypeOf(c.seed, i) === skillType) &&
     (query === null || query === '' || c.nameOf(i).toLowerCase().includes(query));
 
-  const items: string[] = [];
+  const picked: number[] = [];
   let total: number;
   let last: { at: number; index: number } | null = null;
   let hasMore: boolean;
@@ -193,9 +195,8 @@ export function listSkills(sim: Simulator, q: URLSearchParams, fired: FiredRule[
     total = 0;
     hasMore = false;
   } else if (since !== undefined) {
-    const incremental = true;
     const push = (i: number): void => {
-      if (!filtered || keep(i)) items.push(c.skillJson(i, idKey, incremental));
+      if (!filtered || keep(i)) picked.push(i);
     };
     if (useCursor) {
       const after = cursor && cursor.m === 't' ? { at: cursor.a as number, index: cursor.i } : null;
@@ -215,13 +216,13 @@ export function listSkills(sim: Simulator, q: URLSearchParams, fired: FiredRule[
     total = 0;
     for (let i = 0; i < c.size; i++) if (c.isLive(i) && keep(i)) total++;
     let i = start;
-    for (; i < c.size && items.length < pageSize; i++) {
+    for (; i < c.size && picked.length < pageSize; i++) {
       if (!c.isLive(i) || !keep(i)) continue;
       if (skip > 0) {
         skip--;
         continue;
       }
-      items.push(c.skillJson(i, idKey));
+      picked.push(i);
       last = { at: 0, index: i };
     }
     let more = false;
@@ -237,9 +238,9 @@ export function listSkills(sim: Simulator, q: URLSearchParams, fired: FiredRule[
     if (useCursor) i = cursor ? cursor.i + 1 : 0;
     else i = c.kthLive((page - 1) * pageSize);
     if (i >= 0) {
-      for (; i < c.size && items.length < pageSize; i++) {
+      for (; i < c.size && picked.length < pageSize; i++) {
         if (c.deletedAt[i] !== 0) continue;
-        items.push(c.skillJson(i, idKey));
+        picked.push(i);
         last = { at: 0, index: i };
       }
     }
@@ -247,16 +248,11 @@ export function listSkills(sim: Simulator, q: URLSearchParams, fired: FiredRule[
   }
 
   const spoil = has('invalid_records');
-  if (spoil) {
-    const rate = spoil.rule.invalidRate ?? 0.1;
-    for (let j = 0; j < items.length; j++) {
-      if (sim.faults.unit(spoil, j) >= rate) continue;
-      const id = /"(?:skill_id|id)":"([^"]+)"/.exec(items[j] as string)?.[1] ?? 'unknown';
-      items[j] = (INVALID_VARIANTS[j % INVALID_VARIANTS.length] as (id: string) => string)(id);
-    }
-  }
+  const spoilRate = spoil ? (spoil.rule.invalidRate ?? 0.1) : 0;
+  const nextQuery = hasMore ? new URLSearchParams(q) : undefined;
+  if (nextQuery && !useCursor) nextQuery.set('page', String(page + 1));
   if (useCursor) page = 1;
-  let body = `{"skills":[${items.join(',')}],"page":${page},"page_size":${pageSize},"total":${total},"total_pages":${Math.ceil(total / pageSize)},"has_more":${hasMore}`;
+  let tail = `],"page":${page},"page_size":${pageSize},"total":${total},"total_pages":${Math.ceil(total / pageSize)},"has_more":${hasMore}`;
   if (o.features.cursor) {
     let next: string | null = null;
     if (hasMore && last) {
@@ -266,10 +262,54 @@ export function listSkills(sim: Simulator, q: URLSearchParams, fired: FiredRule[
           : { m: 'i', i: last.index, e: sim.epoch },
       );
     }
-    body += `,"next_cursor":${next === null ? 'null' : `"${next}"`}`;
+    tail += `,"next_cursor":${next === null ? 'null' : `"${next}"`}`;
+    if (useCursor && nextQuery && next !== null) nextQuery.set('cursor', next);
   }
-  if (o.features.updated_since) body += `,"server_time":"${nowIso}"`;
-  return { status: 200, body: body + '}' };
+  if (o.features.updated_since) tail += `,"server_time":"${nowIso}"`;
+  // Skills are written straight into one buffer: cheaper than joining a thousand strings
+  // and encoding the result (bench/simulator-listing).
+  const w = new PageWriter(picked.length * 2300 + tail.length * 3 + 64);
+  w.write('{"skills":[');
+  const incremental = since !== undefined;
+  for (let j = 0; j < picked.length; j++) {
+    const i = picked[j] as number;
+    if (j > 0) w.comma();
+    if (spoil && sim.faults.unit(spoil, j) < spoilRate)
+      w.write((INVALID_VARIANTS[j % INVALID_VARIANTS.length] as (id: string) => string)(skillIdOf(i)));
+    else w.write(c.skillJson(i, idKey, incremental));
+  }
+  w.write(tail);
+  w.write('}');
+  return nextQuery ? { status: 200, body: w.done(), nextQuery } : { status: 200, body: w.done() };
+}
+
+/** A growable byte buffer for one answer body. */
+class PageWriter {
+  #buf: Buffer;
+  #off = 0;
+
+  constructor(estimate: number) {
+    this.#buf = Buffer.allocUnsafe(Math.max(256, estimate));
+  }
+
+  write(text: string): void {
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    if (this.#buf.length - this.#off < text.length * 3) {
+      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#off + text.length * 3));
+      this.#buf.copy(next, 0, 0, this.#off);
+      this.#buf = next;
+    }
+    this.#off += this.#buf.write(text, this.#off, 'utf8');
+  }
+
+  comma(): void {
+    if (this.#off >= this.#buf.length) this.write(',');
+    else this.#buf[this.#off++] = 0x2c;
+  }
+
+  done(): Buffer {
+    return this.#buf.subarray(0, this.#off);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,6 +385,58 @@ export interface PipelineContext {
   limiter: RateLimiter;
   /** Responses that hang forever; close() destroys them. */
   hanging: Set<ServerResponse>;
+  readAhead: ReadAhead;
+}
+
+/**
+ * Listing read-ahead: after answering a page, the next page is built while the client is
+ * still reading this one, so a paging client and the simulator work in parallel (like a
+ * database prefetching the next rows). A prefetched page is served only if nothing changed
+ * since it was built (same catalog generation, epoch and settings) and no fault fired for
+ * the request; otherwise the page is built fresh. At most two pages are kept.
+ */
+export class ReadAhead {
+  #pages = new Map<string, { answer: Answer; generation: number; epoch: string; settings: number }>();
+  #pending = 0;
+
+  static key(q: URLSearchParams): string {
+    return [...q].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1)).join('&');
+  }
+
+  take(sim: Simulator, q: URLSearchParams): Answer | undefined {
+    if (this.#pages.size === 0) return undefined;
+    const key = ReadAhead.key(q);
+    const hit = this.#pages.get(key);
+    if (!hit) return undefined;
+    this.#pages.delete(key);
+    const fresh =
+      hit.generation === sim.catalog.generation &&
+      hit.epoch === sim.epoch &&
+      hit.settings === sim.settingsVersion;
+    return fresh ? hit.answer : undefined;
+  }
+
+  schedule(sim: Simulator, next: URLSearchParams): void {
+    if (this.#pending > 0) return;
+    this.#pending++;
+    setImmediate(() => {
+      this.#pending--;
+      const generation = sim.catalog.generation;
+      const answer = listSkills(sim, next, []);
+      if (answer.status !== 200) return;
+      if (this.#pages.size >= 2) this.#pages.clear();
+      this.#pages.set(ReadAhead.key(next), {
+        answer,
+        generation,
+        epoch: sim.epoch,
+        settings: sim.settingsVersion,
+      });
+    });
+  }
+
+  clear(): void {
+    this.#pages.clear();
+  }
 }
 
 function destroyHard(res: ServerResponse): void {
@@ -355,10 +447,11 @@ function destroyHard(res: ServerResponse): void {
 
 function send(sim: Simulator, route: RouteName, res: ServerResponse, a: Answer, fired: FiredRule[]): void {
   const has = (f: string): boolean => fired.some((x) => x.rule.fault === f);
-  let body = a.body;
-  if (a.status === 200 && has('malformed')) body = `{"skills":[{"skill_id":"x",]]} <html>502</html>`;
-  if (a.status === 200 && has('truncate')) body = body.slice(0, Math.max(1, Math.floor(body.length / 2)));
-  const bytes = Buffer.from(body);
+  let bytes = typeof a.body === 'string' ? Buffer.from(a.body) : a.body;
+  if (a.status === 200 && has('malformed'))
+    bytes = Buffer.from('{"skills":[{"skill_id":"x",]]} <html>502</html>');
+  if (a.status === 200 && has('truncate'))
+    bytes = bytes.subarray(0, Math.max(1, Math.floor(bytes.length / 2)));
   res.writeHead(a.status, { ...JSON_HEADERS, 'content-length': bytes.length, ...a.headers });
   if (a.status === 200 && has('reset')) {
     sim.counters.request(route, 0);
@@ -474,9 +567,12 @@ export async function handleApi(
     case 'categories':
       answer = categories(sim, fired);
       break;
-    case 'list_skills':
-      answer = listSkills(sim, url.searchParams, fired);
+    case 'list_skills': {
+      const ahead = fired.length === 0 ? ctx.readAhead.take(sim, url.searchParams) : undefined;
+      answer = ahead ?? listSkills(sim, url.searchParams, fired);
+      if (fired.length === 0 && answer.nextQuery) ctx.readAhead.schedule(sim, answer.nextQuery);
       break;
+    }
     case 'get_skill':
       answer = getSkill(sim, skillId as string);
       break;
@@ -493,7 +589,7 @@ export async function handleApi(
           ? rate(sim, skillId as string, text, key)
           : install(sim, skillId as string, text, key);
       if (scoped !== undefined && answer.status === 200)
-        sim.idempotent.set(scoped, { status: answer.status, body: answer.body });
+        sim.idempotent.set(scoped, { status: answer.status, body: String(answer.body) });
       if (answer.status === 200 && fired.some((f) => f.rule.fault === 'lost_response')) {
         sim.counters.request(route, 0);
         destroyHard(res);

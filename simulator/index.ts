@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Skill } from '../src/remote/contract.js';
 import type { CountersSnapshot } from './counters.js';
 import { validateFaultSpec, type FaultEvent, type FaultRule, type FaultSpec } from './faults.js';
-import { authorized, handleApi, RateLimiter, type PipelineContext } from './http-api.js';
+import { authorized, handleApi, RateLimiter, ReadAhead, type PipelineContext } from './http-api.js';
 import { handleControl } from './control-api.js';
 import {
   CONTROL_PREFIX,
@@ -145,7 +145,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     closeWebSockets: (code) => hub.closeAll(code),
   };
 
-  const ctx: PipelineContext = { limiter: new RateLimiter(), hanging: new Set() };
+  const ctx: PipelineContext = { limiter: new RateLimiter(), hanging: new Set(), readAhead: new ReadAhead() };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://sim');
     const work = url.pathname.startsWith(CONTROL_PREFIX + '/')

@@ -66,6 +66,8 @@ export class Simulator {
   /** Idempotency-Key -> first answer. */
   readonly idempotent = new Map<string, { status: number; body: string }>();
   #ratingIds = 0;
+  /** Bumped when a setting that shapes answers changes (read-ahead freshness). */
+  settingsVersion = 0;
   #installIds = 0;
 
   constructor(options: ResolvedOptions, faults?: FaultSpec) {
@@ -348,6 +350,7 @@ export class Simulator {
     };
     const rescheduled = next.changesPerSecond !== o.changesPerSecond;
     Object.assign(o, next);
+    this.settingsVersion++;
     if (rescheduled) this.schedule();
   }
 

@@ -128,6 +128,25 @@ describe('simulator API: base endpoints', () => {
     expect((await call(`${s.url}/skills?page_size=abc`)).status).toBe(400);
   });
 
+  it('never serves a read-ahead page that is older than a change', async () => {
+    const s = await start();
+    const p1 = await call(`${s.url}/skills?page=1&page_size=100`);
+    expect(p1.status).toBe(200);
+    // Page 2 was prefetched; a rating on one of its skills must show in the page served.
+    await call(`${s.url}/skills/skill-00000150/rate`, { method: 'POST', body: { user_id: 'ra', rating: 1 } });
+    const p2 = await call(`${s.url}/skills?page=2&page_size=100`);
+    const served = (p2.json.skills as Skill[]).find((x) => x.skill_id === 'skill-00000150');
+    expect(served).toEqual(s.control.getSkill('skill-00000150'));
+    // Without changes, the prefetched page 3 equals a fresh read.
+    const p3 = await call(`${s.url}/skills?page=3&page_size=100`);
+    const again = await call(`${s.url}/skills?page=3&page_size=100`);
+    expect(p3.json.skills).toEqual(again.json.skills);
+    const c1 = await call(`${s.url}/skills?cursor=&page_size=100`);
+    s.control.configure({ idAlias: true });
+    const c2 = await call(`${s.url}/skills?cursor=${c1.json.next_cursor}&page_size=100`);
+    expect(c2.json.skills[0].id).toBe('skill-00000100');
+  });
+
   it('caps the page size', async () => {
     const s = await start({ pageSizeCap: 40 });
     const r = await call(`${s.url}/skills?page=1&page_size=1000`);

@@ -122,7 +122,17 @@ describe('simulator catalog', () => {
     expect(cat.categories().some((x) => x.name === c.name)).toBe(true);
     cat.deleteCategory(cat.categorySlots - 1);
     expect(cat.digest()).toBe(d3);
-    expect(cat.digest()).toBe(d3);
+    expect(cat.streamingDigestForTest()).toBe(d3);
+  });
+
+  it('the streaming digest (large catalogs) equals catalogDigest', () => {
+    const cat = make(5, 300);
+    cat.deleteSkill(0);
+    cat.deleteSkill(17);
+    cat.addCategory();
+    expect(cat.streamingDigestForTest()).toBe(cat.digest());
+    const empty = make(5, 0);
+    expect(empty.streamingDigestForTest()).toBe(empty.digest());
   });
 
   it('finds the k-th live skill through the Fenwick tree', () => {
