@@ -258,9 +258,33 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
+  /** The write path's statements, called with positional arguments (no lookup, no spread). */
+  readonly #hot: {
+    insertSkill: Database.Statement;
+    updateSkill: Database.Statement;
+    ftsInsert: Database.Statement;
+    ftsReplace: Database.Statement;
+  };
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.#hot = {
+      insertSkill: db.prepare(
+        `INSERT INTO skills (skill_id, base, local, name, category, skill_type, version,
+                 average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
+                 content_hash, fetched_at, expires_at, source, epoch, written_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      updateSkill: db.prepare(
+        `UPDATE skills SET base = ?, local = ?, name = ?, category = ?, skill_type = ?, version = ?,
+               average_rating = ?, rating_count = ?, install_count = ?, remote_updated_at = ?,
+               remote_updated_ms = ?, content_hash = ?, fetched_at = ?, expires_at = ?, source = ?,
+               epoch = ?, written_at = ?
+             WHERE id = ?`,
+      ),
+      ftsInsert: db.prepare('INSERT INTO skills_fts (rowid, body) VALUES (?, ?)'),
+      ftsReplace: db.prepare('INSERT OR REPLACE INTO skills_fts (rowid, body) VALUES (?, ?)'),
+    };
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -489,12 +513,7 @@ export class SqliteStore implements Store {
       let rowId: number;
       if (ex !== undefined) {
         rowId = ex.id;
-        this.#run(
-          `UPDATE skills SET base = ?, local = ?, name = ?, category = ?, skill_type = ?, version = ?,
-             average_rating = ?, rating_count = ?, install_count = ?, remote_updated_at = ?,
-             remote_updated_ms = ?, content_hash = ?, fetched_at = ?, expires_at = ?, source = ?,
-             epoch = ?, written_at = ?
-           WHERE id = ?`,
+        this.#hot.updateSkill.run(
           baseText,
           newLocalText,
           cols.name,
@@ -514,14 +533,10 @@ export class SqliteStore implements Store {
           ctx.now,
           rowId,
         );
-        this.#run('INSERT OR REPLACE INTO skills_fts (rowid, body) VALUES (?, ?)', rowId, cols.ftsBody);
+        this.#hot.ftsReplace.run(rowId, cols.ftsBody);
       } else {
         rowId = Number(
-          this.#run(
-            `INSERT INTO skills (skill_id, base, local, name, category, skill_type, version,
-               average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
-               content_hash, fetched_at, expires_at, source, epoch, written_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          this.#hot.insertSkill.run(
             skillId,
             baseText,
             newLocalText,
@@ -542,7 +557,7 @@ export class SqliteStore implements Store {
             ctx.now,
           ).lastInsertRowid,
         );
-        this.#run('INSERT INTO skills_fts (rowid, body) VALUES (?, ?)', rowId, cols.ftsBody);
+        this.#hot.ftsInsert.run(rowId, cols.ftsBody);
       }
       existing.set(skillId, {
         id: rowId,
