@@ -138,7 +138,7 @@ let childEntry: string[] = ['--import', 'tsx', fileURLToPath(import.meta.url)];
  */
 async function plainNodeEntry(): Promise<string[] | null> {
   try {
-    const esbuild = (await import('esbuild')) as typeof import('esbuild');
+    const esbuild = await import('esbuild');
     const dir = mkdtempSync(join(tmpdir(), 'skillsync-bench-'));
     const outfile = join(dir, 'simulator-listing.mjs');
     await esbuild.build({
