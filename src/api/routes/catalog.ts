@@ -4,7 +4,7 @@
  * stale-but-available catalog from a fresh one.
  */
 import { Type } from 'typebox';
-import { SORTS, type SkillQuery } from '../../store/types.js';
+import { SORTS, type SkillQuery, type SyncState } from '../../store/types.js';
 import type { AppDeps } from '../deps.js';
 import { errorAnswer, sendError } from '../errors.js';
 import type { RouteApp } from '../route-app.js';
@@ -44,6 +44,19 @@ const CategoryView = Type.Object(
 export function registerCatalogRoutes(app: RouteApp, deps: AppDeps): void {
   const { store, clock } = deps;
   const ttlMs = (): number => deps.config.current.cacheTtlHours * 3_600_000;
+  // The catalog-wide freshness changes once per run: read the sync state at most every 500 ms
+  // instead of once per search (the hot read path then costs one query).
+  let state: { at: number; value: Promise<SyncState> } | null = null;
+  const syncState = (now: number): Promise<SyncState> => {
+    if (state === null || now - state.at >= 500 || now < state.at) {
+      const value = store.getSyncState();
+      state = { at: now, value };
+      value.catch(() => {
+        state = null;
+      });
+    }
+    return state.value;
+  };
 
   app.get(
     '/api/marketplace/skills',
@@ -73,14 +86,14 @@ export function registerCatalogRoutes(app: RouteApp, deps: AppDeps): void {
       if (q.skill_type !== undefined) query.skillType = q.skill_type;
       if (q.tag !== undefined) query.tag = q.tag;
       if (q.sort !== undefined) query.sort = q.sort;
-      const [result, state] = await Promise.all([store.searchSkills(query), store.getSyncState()]);
+      const [result, sync] = await Promise.all([store.searchSkills(query), syncState(now)]);
       return {
         items: result.items.map((r) => skillView(r, now)),
         page,
         page_size: pageSize,
         total: result.total,
         total_pages: totalPages(result.total, pageSize),
-        freshness: catalogFreshness(state, now, ttlMs()),
+        freshness: catalogFreshness(sync, now, ttlMs()),
       };
     },
   );
@@ -125,7 +138,7 @@ export function registerCatalogRoutes(app: RouteApp, deps: AppDeps): void {
     },
     async () => {
       const now = clock.now();
-      const [categories, state] = await Promise.all([store.listCategories(now), store.getSyncState()]);
+      const [categories, sync] = await Promise.all([store.listCategories(now), syncState(now)]);
       return {
         categories: categories.map((c) => ({
           name: c.name,
@@ -137,7 +150,7 @@ export function registerCatalogRoutes(app: RouteApp, deps: AppDeps): void {
           stale: c.stale,
           synced_at: new Date(c.fetchedAt).toISOString(),
         })),
-        freshness: catalogFreshness(state, now, ttlMs()),
+        freshness: catalogFreshness(sync, now, ttlMs()),
       };
     },
   );
