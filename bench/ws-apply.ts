@@ -21,13 +21,16 @@
  *    offer no batched event write yet; this figure shows what adding one would give. A
  *    second baseline (applySkillPage in batches of 256, no socket) bounds it.
  *
+ * Wall-clock rates depend on what else runs on the machine; the CPU time per event
+ * (process.cpuUsage) does not, so it is reported too, with the load average.
+ *
  * SQLite on a file (WAL, synchronous=normal) in a temp dir. The client's rate limit is raised
  * above the offered rate (the default 100 msg/s would turn the burst into catch-up syncs) and
  * the engine's catch-up delay is long so no catch-up listing competes with the measurement.
  * Last line: one JSON object.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startSimulator } from '../simulator/index.js';
@@ -62,6 +65,11 @@ const pct = (sorted: number[], p: number): number =>
     ? NaN
     : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
 const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
+/** Process CPU time (user + system) since `since`, in µs: unaffected by other processes' load. */
+const cpuUs = (since: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(since);
+  return d.user + d.system;
+};
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'skillsync-ws-apply-'));
@@ -83,6 +91,7 @@ async function main(): Promise<void> {
       if (s) baseSkills.push(s);
     }
     const ttlMs = engine.options.ttlMs;
+    const bc0 = process.cpuUsage();
     const b0 = performance.now();
     for (const skill of baseSkills) {
       await store.applySkillEvent(
@@ -91,6 +100,7 @@ async function main(): Promise<void> {
       );
     }
     const baseMs = performance.now() - b0;
+    const baseCpuUs = cpuUs(bc0) / baseSkills.length;
     const basePerSec = baseSkills.length / (baseMs / 1000);
     console.log(
       `baseline store.applySkillEvent: ${baseSkills.length} in ${round(baseMs, 0)} ms = ${round(basePerSec, 0)}/s`,
@@ -150,6 +160,7 @@ async function main(): Promise<void> {
       },
       { store, sink },
     );
+    const cc0 = process.cpuUsage();
     const c0 = performance.now();
     await client.start();
     const applied = (): number => {
@@ -162,6 +173,11 @@ async function main(): Promise<void> {
       await sleep(5);
     }
     const burstMs = performance.now() - c0;
+    const applyCpuUs = cpuUs(cc0) / EVENTS;
+    console.log(
+      `CPU per event (load-independent): socket path ${round(applyCpuUs, 1)} µs, bare store ${round(baseCpuUs, 1)} µs ` +
+        `-> one idle core could apply ${round(1e6 / applyCpuUs, 0)} events/s (load average now ${round(loadavg()[0] ?? 0, 1)})`,
+    );
     const applyPerSec = EVENTS / (burstMs / 1000);
     const counts = client.status().pipeline.counts;
     console.log(
@@ -217,6 +233,7 @@ async function main(): Promise<void> {
       { url: sim.wsUrl, token: TOKEN, instanceId: 'bench-batch', pipeline: { rateLimitPerSec: 0 } },
       { store, sink: batched },
     );
+    const dc0 = process.cpuUsage();
     const d0 = performance.now();
     await client3.start();
     const applied3 = (): number => {
@@ -229,10 +246,11 @@ async function main(): Promise<void> {
       await sleep(5);
     }
     const batchedPerSec = EVENTS / ((performance.now() - d0) / 1000);
+    const batchedCpuUs = cpuUs(dc0) / EVENTS;
     await client3.stop();
     console.log(
       `projection, batch path (bench-local batched write, not in the product yet): ${round(batchedPerSec, 0)} events/s ` +
-        `(${round(batchedPerSec / applyPerSec, 2)}x the per-event path)`,
+        `(${round(batchedPerSec / applyPerSec, 2)}x the per-event path; ${round(batchedCpuUs, 1)} µs CPU per event)`,
     );
 
     console.log(
@@ -246,6 +264,12 @@ async function main(): Promise<void> {
         baselineStorePageEventsPerSec: round(pagePerSec, 0),
         projectedBatchedApplyEventsPerSec: round(batchedPerSec, 0),
         projectedBatchedVsPerEventRatio: round(batchedPerSec / applyPerSec, 2),
+        applyCpuUsPerEvent: round(applyCpuUs, 1),
+        baselineStoreCpuUsPerEvent: round(baseCpuUs, 1),
+        applyCpuBoundEventsPerSec: round(1e6 / applyCpuUs, 0),
+        projectedBatchedCpuUsPerEvent: round(batchedCpuUs, 1),
+        projectedBatchedCpuBoundEventsPerSec: round(1e6 / batchedCpuUs, 0),
+        loadAverage1m: round(loadavg()[0] ?? 0, 2),
         latencyRatePerSec: RATE,
         latencySamples: sorted.length,
         latencyLost: total - sorted.length,

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MachineEvent, MachineState, WsStateName } from '../src/stream/ws-state-machine.js';
 import { INITIAL_MACHINE_STATE, WS_STATES, transition } from '../src/stream/ws-state-machine.js';
+import { redactUrl } from '../src/stream/ws-client.js';
 
 const policy = { maxFailures: 3 };
 
@@ -339,5 +340,15 @@ describe('ws state machine: invariants over random event sequences', () => {
       }),
       { seed: 20261129, numRuns: 500 },
     );
+  });
+});
+
+describe('redactUrl', () => {
+  it('drops userinfo and token-like query parameters, keeps the rest', () => {
+    expect(redactUrl('wss://user:secret@example.com/ws?token=abc&x=1&api_key=k')).toBe(
+      'wss://example.com/ws?x=1',
+    );
+    expect(redactUrl('ws://127.0.0.1:9/ws')).toBe('ws://127.0.0.1:9/ws');
+    expect(redactUrl('not a url')).toBe('(invalid url)');
   });
 });
