@@ -8,7 +8,8 @@
  *     Target >= 500/s.
  *  3. baselines in the same run, against the same simulator: raw POSTs with undici (10 at
  *     once, unique Idempotency-Keys, no store, no client logic), and the marketplace client
- *     alone (10 at once, no store). The ratios say what the outbox costs on top.
+ *     alone (10 at once, no store). For enqueue: raw better-sqlite3 transactions of one INSERT
+ *     each (WAL, synchronous=NORMAL) on the same disk. The ratios say what the outbox costs.
  *
  * The simulator runs in a child process (this file with --simulator) so that it does not
  * share an event loop with the uploader, as a real marketplace would not.
@@ -22,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { Pool, request } from 'undici';
 import { skillContentHash } from '../src/remote/contract.js';
 import { createMarketplaceClient } from '../src/remote/marketplace-client.js';
@@ -120,6 +122,17 @@ async function main(): Promise<void> {
     }
     const enqueuePerS = actions / ((performance.now() - enqueueStarted) / 1000);
     console.log(`enqueue: ${actions} actions, ${enqueuePerS.toFixed(0)}/s (target >= 5000)`);
+    const raw = new Database(join(dir, 'raw.db'));
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = NORMAL');
+    raw.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)');
+    const insert = raw.prepare('INSERT INTO t (k, payload) VALUES (?, ?)');
+    const one = raw.transaction((i: number) => insert.run(`k-${i}`, '{"rating":3}'));
+    const rawStarted = performance.now();
+    for (let i = 0; i < actions; i++) one.immediate(i);
+    const rawTxPerS = actions / ((performance.now() - rawStarted) / 1000);
+    raw.close();
+    console.log(`baseline raw SQLite transactions (one INSERT each): ${rawTxPerS.toFixed(0)}/s`);
 
     // 2. upload with the defaults
     const uploader = new OutboxUploader({ store, api });
@@ -174,6 +187,8 @@ async function main(): Promise<void> {
         actions,
         concurrency: uploader.options.concurrency,
         enqueue_per_s: Math.round(enqueuePerS),
+        raw_sqlite_tx_per_s: Math.round(rawTxPerS),
+        enqueue_vs_raw_tx: Number((enqueuePerS / rawTxPerS).toFixed(3)),
         upload_per_s: Math.round(uploadPerS),
         raw_post_per_s: Math.round(rawPerS),
         client_post_per_s: Math.round(clientPerS),
