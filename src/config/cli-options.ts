@@ -9,7 +9,11 @@ import { CONFIG_KEYS, describeAllowed, flagName, optionSpec } from './options.js
 export function addConfigOptions(command: Command): Command {
   for (const key of CONFIG_KEYS) {
     const spec = optionSpec(key);
-    const def = spec.secret ? '' : spec.default === '' ? '' : `; default ${String(spec.default)}`;
+    const def = spec.secret
+      ? '; prefer the environment: flags show in the process list'
+      : spec.default === ''
+        ? ''
+        : `; default ${String(spec.default)}`;
     const option = new Option(
       `--${flagName(key)} <value>`,
       `${spec.help} [${spec.env}; ${describeAllowed(spec)}${def}]`,
