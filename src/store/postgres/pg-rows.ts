@@ -121,9 +121,12 @@ function nOrNull(v: unknown): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
 
-/** What a SkillRecord is read from (never the search vector), for `FROM skills s`. */
-export const SKILL_COLUMNS = `s.skill_id, s.base, s.local, s.content_hash, s.remote_updated_at, s.fetched_at,
-  s.expires_at, s.source, s.epoch,
+/** A skill's wide row `s` with its sync row `f`. */
+export const SKILL_FROM = 'skills s JOIN skill_sync f ON f.skill_id = s.skill_id';
+
+/** What a SkillRecord is read from (never the search vector), over SKILL_FROM. */
+export const SKILL_COLUMNS = `s.skill_id, s.base, s.local, f.content_hash, s.remote_updated_at, f.fetched_at,
+  f.expires_at, s.source, f.epoch,
   EXISTS (SELECT 1 FROM conflicts c WHERE c.skill_id = s.skill_id AND c.status = 'open') AS has_open_conflict`;
 
 export function toSkillRecord(r: Row, now: number): SkillRecord {

@@ -8,7 +8,7 @@
  */
 import type { SkillPageResult, SkillQuery } from '../types.js';
 import { textTokens } from '../sqlite/skill-columns.js';
-import { SKILL_COLUMNS, toSkillRecord } from './pg-rows.js';
+import { SKILL_COLUMNS, SKILL_FROM, toSkillRecord } from './pg-rows.js';
 import type { Q } from './pg-sql.js';
 
 /**
@@ -77,7 +77,7 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
     // has to find every match to rank them): the window count adds nothing, and one
     // statement scans the indexes once instead of twice.
     const rows = await q`SELECT ${q.unsafe(SKILL_COLUMNS)}, count(*) OVER () AS total_count
-      FROM skills s ${where} ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`;
+      FROM ${q.unsafe(SKILL_FROM)} ${where} ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`;
     if (rows.length > 0 || offset === 0) {
       return {
         items: rows.map((r) => toSkillRecord(r, query.now)),
@@ -91,7 +91,7 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
   // Browsing everything: the page walks a sort index and stops after a page; the total is a
   // separate count, sent in the same round trip.
   const [rows, [t]] = await Promise.all([
-    q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM skills s ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`,
+    q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM ${q.unsafe(SKILL_FROM)} ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`,
     q`SELECT count(*) AS n FROM skills s`,
   ]);
   return { items: rows.map((r) => toSkillRecord(r, query.now)), total: Number(t?.['n'] ?? 0) };

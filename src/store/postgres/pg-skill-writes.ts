@@ -2,15 +2,15 @@
  * The hot write path: applying a batch of skills inside the caller's transaction.
  *
  * Two set-based statements per batch, whatever its size:
- * 1. Touch: one UPDATE joins the batch's (id, hash) pairs with the table and bumps
- *    fetched_at/expires_at (and the remote updated_at when it moved forward) of every row whose
- *    content hash is unchanged. It carries no payloads, so re-applying an unchanged page costs
- *    one small statement, and because none of the touched columns is indexed (the remote time
- *    only when it moved) PostgreSQL updates the rows in place (HOT).
- * 2. Upsert: the rest of the batch goes as one JSON document through jsonb_to_recordset into
- *    INSERT ... ON CONFLICT DO UPDATE ... WHERE the hash differs [and, under the version guard,
- *    the incoming remote time is not older]. RETURNING tells which rows were written; the ones
- *    neither touched nor written were refused by the guard (stale).
+ * 1. Touch: one statement joins the batch's (id, hash) pairs with the table and bumps
+ *    fetched_at/expires_at of every skill whose content hash is unchanged, in the narrow
+ *    skill_sync rows (the wide row only when the remote time moved). It carries no payloads,
+ *    so re-applying an unchanged page costs one small statement.
+ * 2. Upsert: the rest of the batch (new, or a different hash) goes as one JSON document through
+ *    jsonb_to_recordset into INSERT ... ON CONFLICT DO UPDATE [WHERE, under the version guard,
+ *    the incoming remote time is not older], its sync rows in the same statement. RETURNING
+ *    tells which rows were written; the ones neither touched nor written were refused by the
+ *    guard (stale).
  * Rows are sent sorted by skill_id so concurrent writers lock them in the same order.
  *
  * The rare per-item extras (local overrides, conflicts) run after, one statement each, only
@@ -91,23 +91,30 @@ export async function writeSkills(
     o.guard === 'version'
       ? tx`AND NOT (x.ms IS NOT NULL AND s.remote_updated_ms IS NOT NULL AND x.ms < s.remote_updated_ms)`
       : tx``;
+  // Both parts read the statement's snapshot: `t` bumps the narrow sync rows of unchanged
+  // skills; `b` also moves the remote time (base.updated_at included) of those whose time
+  // changed without their content (rare: the wide row is rewritten only then).
   const touched = await tx`
-    UPDATE skills AS s SET
-      fetched_at = ${o.now},
-      expires_at = ${expiresAt},
-      epoch = ${o.epoch},
-      base = CASE WHEN x.at IS NOT NULL AND x.at IS DISTINCT FROM s.remote_updated_at
-        THEN jsonb_set(s.base, '{updated_at}', to_jsonb(x.at)) ELSE s.base END,
-      remote_updated_at = coalesce(x.at, s.remote_updated_at),
-      remote_updated_ms = coalesce(x.ms, s.remote_updated_ms)
-    FROM unnest(
-      ${items.map((i) => i.skill.skill_id)}::text[],
-      ${items.map((i) => i.contentHash)}::text[],
-      ${remoteAt}::text[],
-      ${remoteAt.map(isoToMs)}::bigint[]
-    ) AS x(id, hash, at, ms)
-    WHERE s.skill_id = x.id AND s.content_hash = x.hash ${notOlder}
-    RETURNING s.skill_id`;
+    WITH x AS (
+      SELECT * FROM unnest(
+        ${items.map((i) => i.skill.skill_id)}::text[],
+        ${items.map((i) => i.contentHash)}::text[],
+        ${remoteAt}::text[],
+        ${remoteAt.map(isoToMs)}::bigint[]
+      ) AS x(id, hash, at, ms)
+    ), t AS (
+      UPDATE skill_sync AS f SET fetched_at = ${o.now}, expires_at = ${expiresAt}, epoch = ${o.epoch}
+      FROM x JOIN skills s ON s.skill_id = x.id
+      WHERE f.skill_id = x.id AND f.content_hash = x.hash ${notOlder}
+      RETURNING f.skill_id
+    ), b AS (
+      UPDATE skills AS s SET base = jsonb_set(s.base, '{updated_at}', to_jsonb(x.at)),
+        remote_updated_at = x.at, remote_updated_ms = coalesce(x.ms, s.remote_updated_ms)
+      FROM x JOIN skill_sync f ON f.skill_id = x.id
+      WHERE s.skill_id = x.id AND f.content_hash = x.hash ${notOlder}
+        AND x.at IS NOT NULL AND x.at IS DISTINCT FROM s.remote_updated_at
+    )
+    SELECT skill_id FROM t`;
   for (const r of touched) out.unchangedIds.add(r['skill_id'] as string);
   out.unchanged = out.unchangedIds.size;
 
@@ -119,31 +126,39 @@ export async function writeSkills(
   else {
     const versionGuard =
       o.guard === 'version'
-        ? tx`AND (skills.remote_updated_ms IS NULL OR excluded.remote_updated_ms IS NULL
-                  OR excluded.remote_updated_ms >= skills.remote_updated_ms)`
+        ? tx`WHERE skills.remote_updated_ms IS NULL OR excluded.remote_updated_ms IS NULL
+                OR excluded.remote_updated_ms >= skills.remote_updated_ms`
         : tx``;
+    // The wide row and its sync row in one statement; the sync row is written only for the
+    // skills the guard let through.
     const upsert = tx`
-      INSERT INTO skills AS skills (skill_id, base, name, category, skill_type, version, search,
-        average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms,
-        content_hash, fetched_at, expires_at, source, epoch)
-      SELECT x.skill_id, x.base, x.name, x.category, x.skill_type, x.version,
-        x.search::tsvector, x.average_rating, x.rating_count, x.install_count,
-        x.remote_updated_at, x.remote_updated_ms, x.content_hash,
-        ${o.now}, ${expiresAt}, ${o.source}, ${o.epoch}
-      FROM jsonb_to_recordset(${JSON.stringify(rest)}::text::jsonb) AS x(skill_id text, base jsonb,
-        name text, category text, skill_type text, version text, search text,
-        average_rating double precision, rating_count bigint, install_count bigint,
-        remote_updated_at text, remote_updated_ms bigint, content_hash text)
-      ON CONFLICT (skill_id) DO UPDATE SET
-        base = excluded.base, name = excluded.name, search = excluded.search,
-        category = excluded.category, skill_type = excluded.skill_type, version = excluded.version,
-        average_rating = excluded.average_rating, rating_count = excluded.rating_count,
-        install_count = excluded.install_count,
-        remote_updated_at = excluded.remote_updated_at, remote_updated_ms = excluded.remote_updated_ms,
-        content_hash = excluded.content_hash, fetched_at = excluded.fetched_at,
-        expires_at = excluded.expires_at, source = excluded.source, epoch = excluded.epoch
-      WHERE skills.content_hash IS DISTINCT FROM excluded.content_hash ${versionGuard}
-      RETURNING skills.skill_id, skills.local IS NOT NULL AS has_local`;
+      WITH x AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(rest)}::text::jsonb) AS x(skill_id text,
+          base jsonb, name text, category text, skill_type text, version text, search text,
+          average_rating double precision, rating_count bigint, install_count bigint,
+          remote_updated_at text, remote_updated_ms bigint, content_hash text)
+      ), w AS (
+        INSERT INTO skills AS skills (skill_id, base, name, category, skill_type, version, search,
+          average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms, source)
+        SELECT x.skill_id, x.base, x.name, x.category, x.skill_type, x.version, x.search::tsvector,
+          x.average_rating, x.rating_count, x.install_count, x.remote_updated_at, x.remote_updated_ms,
+          ${o.source}
+        FROM x
+        ON CONFLICT (skill_id) DO UPDATE SET
+          base = excluded.base, name = excluded.name, search = excluded.search,
+          category = excluded.category, skill_type = excluded.skill_type, version = excluded.version,
+          average_rating = excluded.average_rating, rating_count = excluded.rating_count,
+          install_count = excluded.install_count, remote_updated_at = excluded.remote_updated_at,
+          remote_updated_ms = excluded.remote_updated_ms, source = excluded.source
+        ${versionGuard}
+        RETURNING skills.skill_id, skills.local IS NOT NULL AS has_local
+      ), f AS (
+        INSERT INTO skill_sync AS f (skill_id, content_hash, fetched_at, expires_at, epoch)
+        SELECT x.skill_id, x.content_hash, ${o.now}, ${expiresAt}, ${o.epoch} FROM x JOIN w USING (skill_id)
+        ON CONFLICT (skill_id) DO UPDATE SET content_hash = excluded.content_hash,
+          fetched_at = excluded.fetched_at, expires_at = excluded.expires_at, epoch = excluded.epoch
+      )
+      SELECT skill_id, has_local FROM w`;
     // postgres.js sends a query when it is first awaited: start the upsert before the others.
     const upserted = upsert.then((rows) => rows);
     const [written] = await Promise.all([upserted, ...alongside()]);
@@ -188,8 +203,8 @@ export async function writeSkills(
  */
 export async function rewriteColumns(tx: Q, skillIds: readonly string[]): Promise<void> {
   if (skillIds.length === 0) return;
-  const rows = await tx`SELECT skill_id, base, local, content_hash FROM skills
-    WHERE skill_id = ANY(${[...skillIds]}::text[])`;
+  const rows =
+    await tx`SELECT skill_id, base, local FROM skills WHERE skill_id = ANY(${[...skillIds]}::text[])`;
   if (rows.length === 0) return;
   const cols = rows.map((r) =>
     skillColumns(
@@ -256,7 +271,8 @@ export async function mergeAggregates(
     }
     return 'duplicate';
   }
-  await tx`UPDATE skills SET base = ${jsonb(tx, next)}, content_hash = ${skillContentHash(next)},
+  await tx`UPDATE skill_sync SET content_hash = ${skillContentHash(next)} WHERE skill_id = ${skillId}`;
+  await tx`UPDATE skills SET base = ${jsonb(tx, next)},
       remote_updated_at = coalesce(${remoteAt}::text, remote_updated_at),
       remote_updated_ms = coalesce(${remoteMs}::bigint, remote_updated_ms)
     WHERE skill_id = ${skillId}`;

@@ -52,6 +52,7 @@ import { toStoreError } from './pg-errors.js';
 import {
   RUN_COLUMNS,
   SKILL_COLUMNS,
+  SKILL_FROM,
   SYNC_STATE_COLUMNS,
   WS_STATE_COLUMNS,
   isoToMs,
@@ -247,8 +248,8 @@ export class PostgresStore implements Store {
     if (skillIds.length === 0) return out;
     const rows = await this.#run(
       'getLocalStates',
-      (q) => q`SELECT skill_id, base, local, content_hash FROM skills
-        WHERE skill_id = ANY(${[...skillIds]}::text[]) AND local IS NOT NULL`,
+      (q) => q`SELECT s.skill_id, s.base, s.local, f.content_hash FROM ${q.unsafe(SKILL_FROM)}
+        WHERE s.skill_id = ANY(${[...skillIds]}::text[]) AND s.local IS NOT NULL`,
     );
     for (const r of rows) {
       out.set(r['skill_id'] as string, {
@@ -266,14 +267,15 @@ export class PostgresStore implements Store {
   async countUnseenSkills(listingStartedAt: number): Promise<number> {
     const [r] = await this.#run(
       'countUnseenSkills',
-      (q) => q`SELECT count(*) AS n FROM skills WHERE fetched_at < ${listingStartedAt}`,
+      (q) => q`SELECT count(*) AS n FROM skill_sync WHERE fetched_at < ${listingStartedAt}`,
     );
     return Number(r?.['n'] ?? 0);
   }
 
   async deleteUnseenSkills(listingStartedAt: number, _now: number): Promise<number> {
     return this.#tx('deleteUnseenSkills', async (tx) => {
-      const gone = await tx`DELETE FROM skills WHERE fetched_at < ${listingStartedAt}`;
+      const gone = await tx`DELETE FROM skills
+        WHERE skill_id IN (SELECT skill_id FROM skill_sync WHERE fetched_at < ${listingStartedAt})`;
       await markListingComplete(tx, listingStartedAt);
       return gone.count;
     });
@@ -297,7 +299,8 @@ export class PostgresStore implements Store {
           'There are no held deletions to confirm.',
         );
       }
-      const gone = await tx`DELETE FROM skills WHERE fetched_at < ${startedAt}`;
+      const gone = await tx`DELETE FROM skills
+        WHERE skill_id IN (SELECT skill_id FROM skill_sync WHERE fetched_at < ${startedAt})`;
       await markListingComplete(tx, startedAt);
       return gone.count;
     });
@@ -309,8 +312,8 @@ export class PostgresStore implements Store {
       const listedAt = (s?.['last_complete_listing_at'] ?? null) as number | null;
       if (listedAt === null) return { skills: 0, categories: 0 };
       // Expired, and a complete listing that started at or after the expiry did not see it.
-      const skills = await tx`DELETE FROM skills
-        WHERE expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt}`;
+      const skills = await tx`DELETE FROM skills WHERE skill_id IN (SELECT skill_id FROM skill_sync
+        WHERE expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt})`;
       const categories = await tx`DELETE FROM categories
         WHERE expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt}`;
       return { skills: skills.count, categories: categories.count };
@@ -378,7 +381,7 @@ export class PostgresStore implements Store {
   async getSkill(skillId: string, now: number): Promise<SkillRecord | null> {
     const [r] = await this.#run(
       'getSkill',
-      (q) => q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM skills s WHERE s.skill_id = ${skillId}`,
+      (q) => q`SELECT ${q.unsafe(SKILL_COLUMNS)} FROM ${q.unsafe(SKILL_FROM)} WHERE s.skill_id = ${skillId}`,
     );
     return r ? toSkillRecord(r, now) : null;
   }
@@ -391,7 +394,7 @@ export class PostgresStore implements Store {
     return this.#tx('digest', async (tx) => {
       // One snapshot for both tables.
       await tx`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`;
-      const skills = await tx`SELECT skill_id, content_hash FROM skills`.values();
+      const skills = await tx`SELECT skill_id, content_hash FROM skill_sync`.values();
       const cats = await tx`SELECT name, content_hash FROM categories`.values();
       return catalogDigest(
         skills.map((r) => [r[0] as string, r[1] as string] as const),
@@ -404,12 +407,12 @@ export class PostgresStore implements Store {
     return this.#run('stats', async (q) => {
       const [s] = await q`SELECT
           (SELECT count(*) FROM skills) AS skills,
-          (SELECT count(*) FROM skills WHERE expires_at <= ${now}) AS stale,
+          (SELECT count(*) FROM skill_sync WHERE expires_at <= ${now}) AS stale,
           (SELECT count(*) FROM categories) AS categories,
           (SELECT count(*) FROM skills WHERE local IS NOT NULL) AS local,
           (SELECT count(*) FROM conflicts WHERE status = 'open') AS open_conflicts,
           (SELECT count(*) FROM quarantine) AS quarantined,
-          (SELECT min(fetched_at) FROM skills) AS oldest`;
+          (SELECT min(fetched_at) FROM skill_sync) AS oldest`;
       const byStatus = await q`SELECT status, count(*) AS n FROM outbox GROUP BY status`;
       const outbox = Object.fromEntries(OUTBOX_STATUSES.map((st) => [st, 0])) as Record<OutboxStatus, number>;
       for (const r of byStatus) outbox[r['status'] as OutboxStatus] = Number(r['n']);
@@ -917,7 +920,9 @@ export class PostgresStore implements Store {
       const problems: string[] = [];
       const [r] = await q`SELECT
           (SELECT count(*) FROM skills WHERE base->>'skill_id' IS DISTINCT FROM skill_id) AS id_mismatch,
-          (SELECT count(*) FROM skills WHERE fetched_at > expires_at) AS bad_ttl,
+          (SELECT count(*) FROM skill_sync WHERE fetched_at > expires_at) AS bad_ttl,
+          (SELECT count(*) FROM skills s WHERE NOT EXISTS (SELECT 1 FROM skill_sync f WHERE f.skill_id = s.skill_id))
+            AS no_sync_row,
           (SELECT count(*) FROM skills WHERE local IS NULL AND name IS DISTINCT FROM base->>'name') AS bad_name,
           (SELECT count(*) FROM (SELECT skill_id FROM conflicts WHERE status = 'open'
               GROUP BY skill_id HAVING count(*) > 1) x) AS open_dupes,
@@ -928,6 +933,7 @@ export class PostgresStore implements Store {
       if (n('id_mismatch') > 0)
         problems.push(`${n('id_mismatch')} skills whose base skill_id differs from the key`);
       if (n('bad_ttl') > 0) problems.push(`${n('bad_ttl')} skills with fetched_at after expires_at`);
+      if (n('no_sync_row') > 0) problems.push(`${n('no_sync_row')} skills without their sync row`);
       if (n('bad_name') > 0) problems.push(`${n('bad_name')} skills whose name column differs from the base`);
       if (n('open_dupes') > 0) problems.push(`${n('open_dupes')} skills with more than one open conflict`);
       if (n('lease_missing') > 0)
