@@ -481,6 +481,25 @@ describe('prefetch', () => {
     expect(items.filter((i) => i.status === 'pending' && i.nextAttemptAt > clock.now())).toEqual([]);
     expect(r.sim.control.counters().ratingsApplied).toBe(10);
   });
+  it('a claimed item that waited past half its lease is handed back and claimed afresh, not sent stale', async () => {
+    const clock = new FakeClock();
+    const r = await rig({ clock, skills: 4, uploader: { concurrency: 1, prefetch: 3, leaseMs: 1_000 } });
+    r.sim.control.setFaults([{ fault: 'latency', route: ['rate'], latencyMs: 300, times: 1 }]);
+    await r.uploader.start();
+    const items = [];
+    for (let i = 0; i < 4; i++)
+      items.push((await r.actions.rate({ skillId: r.skillIds[i]!, userId: 'max', rating: 5 })).outbox);
+    clock.advance(250);
+    for (let i = 0; i < 1000 && r.uploader.counters().ready < 3; i++)
+      await new Promise((res) => setImmediate(res));
+    expect(r.uploader.counters()).toMatchObject({ inFlight: 1, ready: 3 });
+    clock.advance(600); // the slow first request outlives half the others' lease
+    await r.uploader.whenIdle();
+    await drainWithFakeClock(r, clock);
+    const attempts = await Promise.all(items.map(async (i) => (await r.store.getOutboxItem(i.id))?.attempts));
+    expect(attempts).toEqual([1, 2, 2, 2]);
+    for (const item of items) expect(r.sim.control.counters().appliedByKey(item.idempotencyKey)).toBe(1);
+  });
 });
 
 describe('restarts', () => {
