@@ -268,6 +268,21 @@ describe('stream: controls and credentials', () => {
     await waitFor(() => stateOf(r) === 'connected', 'connected without advancing the clock');
   });
 
+  it('enable/disable before start only change the persisted flag; start honours it', async () => {
+    const clock = new FakeClock();
+    const r = await rigOn(clock);
+    await r.client.disable();
+    expect(stateOf(r)).toBe('disconnected');
+    expect(r.sim.control.counters().wsConnections).toBe(0);
+    await r.client.start();
+    expect(stateOf(r)).toBe('disabled');
+    expect(r.fallbacks).toEqual([true]);
+    expect(r.sim.control.counters().wsConnections).toBe(0);
+    await r.client.enable();
+    await waitFor(() => stateOf(r) === 'connected', 'connected');
+    expect(r.fallbacks).toEqual([true, false]);
+  });
+
   it('sends the credentials as upgrade headers; a refused upgrade is a failure; the recorded URL has no token', async () => {
     const clock = new FakeClock();
     const r = await rigOn(clock, { client: { token: 'wrong-token', tokenInQuery: true } });

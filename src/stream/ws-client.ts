@@ -239,7 +239,8 @@ export class WsClient {
   async enable(): Promise<void> {
     this.#enabled = true;
     this.#queuePersist({ enabled: true });
-    this.#dispatch({ type: 'enable' });
+    // Not started: only the persisted flag changes; start() reads it.
+    if (this.#started) this.#dispatch({ type: 'enable' });
     await this.#persist;
   }
 
@@ -247,7 +248,7 @@ export class WsClient {
   async disable(): Promise<void> {
     this.#enabled = false;
     this.#queuePersist({ enabled: false });
-    this.#dispatch({ type: 'disable' });
+    if (this.#started) this.#dispatch({ type: 'disable' });
     await Promise.all([...this.#closing]);
     await this.#persist;
   }
