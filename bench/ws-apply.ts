@@ -168,8 +168,8 @@ async function main(): Promise<void> {
       return c.applied + c.duplicate + c.stale;
     };
     while (applied() < EVENTS) {
-      if (performance.now() - c0 > 120_000)
-        throw new Error(`only ${applied()} of ${EVENTS} applied in 120 s`);
+      if (performance.now() - c0 > 600_000)
+        throw new Error(`only ${applied()} of ${EVENTS} applied in 600 s`);
       await sleep(5);
     }
     const burstMs = performance.now() - c0;
@@ -241,8 +241,8 @@ async function main(): Promise<void> {
       return c.applied + c.duplicate + c.stale;
     };
     while (applied3() < EVENTS) {
-      if (performance.now() - d0 > 120_000)
-        throw new Error(`only ${applied3()} of ${EVENTS} applied in 120 s`);
+      if (performance.now() - d0 > 600_000)
+        throw new Error(`only ${applied3()} of ${EVENTS} applied in 600 s`);
       await sleep(5);
     }
     const batchedPerSec = EVENTS / ((performance.now() - d0) / 1000);
