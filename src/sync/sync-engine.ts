@@ -327,7 +327,8 @@ export class SyncEngine {
     await this.#closeInterruptedRuns(startedAt);
     let run = await store.startRun({
       trigger: request.trigger,
-      mode: requested === 'full' ? 'full' : 'incremental',
+      // Refined once the listing is planned (after /health).
+      mode: requested === 'full' || before.watermark === null ? 'full' : 'incremental',
       startedAt,
     });
     setRunId(run.id);
