@@ -628,3 +628,32 @@ describe('ops', () => {
     }
   });
 });
+
+describe('admin: held deletions', () => {
+  it('a listing that would delete too much is held, shown in the status and confirmed by the operator', async () => {
+    const own = await startTestService({ simulator: { skills: 40 } });
+    try {
+      // Remove 20 of 40 skills upstream (50% > the 25% guard): the next full listing holds them.
+      own.sim.control.mutate(20, ['delete']);
+      const live = own.sim.control.liveSkillIds().length;
+      const run = await own.service.engine.syncAll({ trigger: 'manual', mode: 'full' });
+      expect(run.run?.deletionsHeld).toBe(40 - live);
+      const status = await own.service.app.inject({
+        method: 'GET',
+        url: '/api/admin/sync/status',
+        headers: own.auth,
+      });
+      expect(status.json().held_deletions.count).toBe(40 - live);
+      const confirm = await own.service.app.inject({
+        method: 'POST',
+        url: '/api/admin/sync/deletions/confirm',
+        headers: own.auth,
+      });
+      expect(confirm.statusCode).toBe(200);
+      expect(confirm.json()).toEqual({ deleted: 40 - live });
+      expect((await own.service.store.stats(Date.now())).skills).toBe(live);
+    } finally {
+      await own.close();
+    }
+  });
+});
