@@ -119,6 +119,8 @@ describe('pipeline: validation, types, limits', () => {
     await p.close();
     pipeline = null;
     expect(replies).toEqual([{ type: 'pong' }]);
+    // What the invalid frames carried is unknown: a catch-up covers it (asked for on close at the latest).
+    expect(r.catchUps).toEqual([{ reason: 'message_lost', mode: 'incremental' }]);
     const st = p.stats();
     expect(st.counts).toMatchObject({ invalid: 4, unknown: 1, applied: 0 });
     const q = await r.store.listQuarantine({ limit: 10, offset: 0 });

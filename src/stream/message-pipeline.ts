@@ -3,8 +3,9 @@
  * contract's readWsMessage) -> rate limit -> sequence tracking -> apply through the sink.
  *
  * Decisions that matter:
- * - Nothing is lost silently. A message over the rate limit, a write that failed, a rating
- *   for a skill we do not have, or a gap in `seq` marks the window dirty, and a catch-up
+ * - Nothing is lost silently. A message over the rate limit, an invalid or oversized frame,
+ *   a write that failed, a rating for a skill we do not have, or a gap in `seq` marks the
+ *   window dirty, and a catch-up
  *   incremental sync is requested once the burst is over (debounced, bounded by
  *   `dirtyMaxDelayMs` so a sustained flood still gets periodic catch-ups). The listing then
  *   delivers what the socket dropped; the store's version guard absorbs the repeats.
@@ -181,7 +182,9 @@ export class MessagePipeline {
     }
     const parsed = readWsMessage(frame);
     if (!parsed.ok) {
+      // Whatever this frame carried is unknown to us: the listing will tell.
       this.#count('invalid');
+      this.#markDirty('message_lost');
       this.#quarantine(
         `${parsed.error.path}: ${parsed.error.message}`,
         typeof frame === 'string' ? frame : frame.toString('utf8'),
@@ -224,6 +227,7 @@ export class MessagePipeline {
   /** A frame over the size limit (the socket refused it): counted and quarantined. */
   recordOversized(size: number | null): void {
     this.#count('invalid');
+    this.#markDirty('message_lost');
     this.#quarantine(
       `frame${size === null ? '' : ` of ${size} bytes`} exceeds the ${this.#options.maxMessageBytes}-byte limit`,
       { size },
