@@ -9,8 +9,9 @@
  *   incremental sync is requested once the burst is over (debounced, bounded by
  *   `dirtyMaxDelayMs` so a sustained flood still gets periodic catch-ups). The listing then
  *   delivers what the socket dropped; the store's version guard absorbs the repeats.
- * - Arrival-time work (parse, rate limit, seq) is synchronous; store writes are applied one
- *   at a time in arrival order from a queue, so a slow write never reorders events.
+ * - Arrival-time work (parse, rate limit, seq) is synchronous; store writes are applied in
+ *   arrival order from a queue, so a slow write never reorders events (a backlog of skill
+ *   updates goes in batches when the sink offers a batch write).
  * - Outcome counts, lastMessageAt and lastSeq go to the ws state row in batches (every
  *   `flushIntervalMs`), so the hot path is one store write per event, not three.
  * - Reordering is not a gap: a missing seq gets `gapGraceMs` to arrive before it counts.
