@@ -434,6 +434,7 @@ export class Catalog {
     skip: number,
     limit: number,
     visit: (i: number) => void,
+    keep?: (i: number) => boolean,
   ): { at: number; index: number } | null {
     this.#ensureTimeIndex();
     const idx = this.#timeIdx as Uint32Array;
@@ -447,6 +448,7 @@ export class Catalog {
       const a = at[pos] as number;
       if (this.updatedAt[i] !== a) continue;
       if (!includeDeleted && this.deletedAt[i] !== 0) continue;
+      if (keep && !keep(i)) continue;
       if (skip > 0) {
         skip--;
         continue;
@@ -458,9 +460,9 @@ export class Catalog {
     return last;
   }
 
-  countSince(sinceMs: number, includeDeleted: boolean): number {
+  countSince(sinceMs: number, includeDeleted: boolean, keep?: (i: number) => boolean): number {
     let n = 0;
-    this.scanSince(sinceMs, includeDeleted, null, 0, Number.MAX_SAFE_INTEGER, () => n++);
+    this.scanSince(sinceMs, includeDeleted, null, 0, Number.MAX_SAFE_INTEGER, () => n++, keep);
     return n;
   }
 

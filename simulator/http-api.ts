@@ -196,16 +196,18 @@ export function listSkills(sim: Simulator, q: URLSearchParams, fired: FiredRule[
     hasMore = false;
   } else if (since !== undefined) {
     const push = (i: number): void => {
-      if (!filtered || keep(i)) picked.push(i);
+      picked.push(i);
     };
+    const only = filtered ? keep : undefined;
     if (useCursor) {
       const after = cursor && cursor.m === 't' ? { at: cursor.a as number, index: cursor.i } : null;
-      last = c.scanSince(since, includeDeleted, after, 0, pageSize, push);
-      total = c.countSince(since, includeDeleted);
-      hasMore = last !== null && c.scanSince(since, includeDeleted, last, 0, 1, () => undefined) !== null;
+      last = c.scanSince(since, includeDeleted, after, 0, pageSize, push, only);
+      total = c.countSince(since, includeDeleted, only);
+      hasMore =
+        last !== null && c.scanSince(since, includeDeleted, last, 0, 1, () => undefined, only) !== null;
     } else {
-      last = c.scanSince(since, includeDeleted, null, (page - 1) * pageSize, pageSize, push);
-      total = c.countSince(since, includeDeleted);
+      last = c.scanSince(since, includeDeleted, null, (page - 1) * pageSize, pageSize, push, only);
+      total = c.countSince(since, includeDeleted, only);
       hasMore = page * pageSize < total;
     }
   } else if (filtered) {
@@ -526,7 +528,11 @@ export async function handleApi(
       (sum, f) => sum + (f.rule.fault === 'latency' ? (f.rule.latencyMs ?? 0) : 0),
       0,
     );
-    if (latency > 0) await new Promise<void>((resolve) => o.clock.setTimeout(resolve, latency));
+    if (latency > 0) {
+      await new Promise<void>((resolve) => o.clock.setTimeout(resolve, latency));
+      // The client may have given up, or the simulator closed, while the answer was delayed.
+      if (res.destroyed) return;
+    }
     if (fired.some((f) => f.rule.fault === 'reset_dataset')) sim.resetDataset();
     if (fired.some((f) => f.rule.fault === 'hang')) {
       sim.counters.request(route, 0);

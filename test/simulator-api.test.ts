@@ -332,6 +332,22 @@ describe('simulator API: extensions', () => {
     expect(viaCursor.length).toBeGreaterThan(30);
   });
 
+  it('updated_since with a filter pages and counts only matching skills', async () => {
+    const clock = new FakeClock();
+    const s = await start({ clock });
+    const t0 = new Date(clock.now()).toISOString();
+    s.control.mutate(120, ['update']);
+    const all = await listAll(s, `&updated_since=${t0}`, 1000);
+    const type = all[0]?.skill_type as string;
+    const expected = all.filter((x) => x.skill_type === type).map((x) => x.skill_id);
+    const viaPages = await listAll(s, `&updated_since=${t0}&skill_type=${type}`, 3);
+    expect(viaPages.map((x) => x.skill_id)).toEqual(expected);
+    const first = await call(`${s.url}/skills?updated_since=${t0}&skill_type=${type}&page_size=3`);
+    expect(first.json.total).toBe(expected.length);
+    const viaCursor = await listByCursor(s, `&updated_since=${t0}&skill_type=${type}`, 3);
+    expect(viaCursor.map((x) => x.skill_id)).toEqual(expected);
+  });
+
   it('updated_since off: the parameter is ignored and no server_time is sent', async () => {
     const s = await start({ features: { updated_since: false } });
     const r = await call(`${s.url}/skills?updated_since=2030-01-01T00:00:00Z&page_size=5`);
