@@ -26,6 +26,9 @@ interface Conn {
   timers: TimerHandle[];
 }
 
+/** An event held back by ws_out_of_order goes out after the next event, or after this long. */
+const HOLD_MAX_MS = 200;
+
 /** A frame just over the contract's 1 MiB limit. */
 const OVERSIZED_FRAME = `{"type":"skill_update","data":{"skill_id":"oversized","name":"x","blob":"${'x'.repeat(1024 * 1024 + 16)}"}}`;
 
@@ -184,6 +187,14 @@ export class WsHub {
       }
       if (hold && conn.held === null) {
         conn.held = frame;
+        // Late, not lost: without a next event the held one still goes out shortly.
+        conn.timers.push(
+          this.#deps.clock.setTimeout(() => {
+            if (conn.held !== frame) return;
+            conn.held = null;
+            if (!conn.halfOpen) this.#send(conn, frame);
+          }, HOLD_MAX_MS),
+        );
         continue;
       }
       this.#send(conn, frame);

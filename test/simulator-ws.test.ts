@@ -311,6 +311,18 @@ describe('simulator WebSocket faults', () => {
     expect(c.events().map((e) => e.seq)).toEqual([1, 1, 2, 4, 3, 6, 5]);
   });
 
+  it('ws_out_of_order: a held event still goes out when no other event follows', async () => {
+    const clock = new FakeClock();
+    const s = await start({ clock, faults: [{ fault: 'ws_out_of_order', times: 1 }] });
+    const c = await Client.open(s.wsUrl);
+    s.control.mutate(1, ['update']);
+    await c.barrier();
+    expect(c.events()).toEqual([]);
+    clock.advance(200);
+    await c.count(2);
+    expect(c.events().map((e) => e.seq)).toEqual([1]);
+  });
+
   it('ws_malformed, ws_oversized and ws_unknown_type frames come before the event', async () => {
     const s = await start({ faults: [{ fault: 'ws_malformed', times: 1 }] });
     const c = await Client.open(s.wsUrl);
