@@ -248,7 +248,13 @@ if (unreachable !== null && PG_REQUIRED) {
           skill(4, { name: 'Rust linter', category: 'dev', tags: ['lint'] }),
         ]),
       );
-      const r = await store.searchSkills({ text: 'pyth lint', category: 'dev', page: 1, pageSize: 10, now: 0 });
+      const r = await store.searchSkills({
+        text: 'pyth lint',
+        category: 'dev',
+        page: 1,
+        pageSize: 10,
+        now: 0,
+      });
       expect(r.items.map((i) => i.skillId)).toEqual(['skill-00001']);
       const byTag = await store.searchSkills({ tag: 'LINT', sort: 'name', page: 1, pageSize: 10, now: 0 });
       expect(byTag.items.map((i) => i.base.name)).toEqual(['Python linter', 'Python plotter', 'Rust linter']);
@@ -271,7 +277,10 @@ if (unreachable !== null && PG_REQUIRED) {
       });
       const secret = 'pw-S3cr3t-do-not-leak';
       const err = await rejection(
-        openPostgresStore({ url: `postgres://skillsync:${secret}@127.0.0.1:${port}/test`, connectTimeoutS: 3 }),
+        openPostgresStore({
+          url: `postgres://skillsync:${secret}@127.0.0.1:${port}/test`,
+          connectTimeoutS: 3,
+        }),
       );
       expect(err.code).toBe('SKILLSYNC_ERR_STORE_UNAVAILABLE');
       expect(err.retryable).toBe(true);

@@ -5,7 +5,8 @@
  */
 import postgres from 'postgres';
 
-export const PG_TEST_URL = process.env['SKILLSYNC_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const PG_TEST_URL =
+  process.env['SKILLSYNC_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const PG_REQUIRED = process.env['SKILLSYNC_REQUIRE_POSTGRES'] === '1';
 
 /** Host/port/db only: never print credentials. */
@@ -48,7 +49,8 @@ export async function dropSchemas(names: readonly string[], url = PG_TEST_URL): 
   if (names.length === 0) return;
   const sql = adminSql(url);
   try {
-    for (const name of names) await sql.unsafe(`DROP SCHEMA IF EXISTS "${name.replaceAll('"', '""')}" CASCADE`);
+    for (const name of names)
+      await sql.unsafe(`DROP SCHEMA IF EXISTS "${name.replaceAll('"', '""')}" CASCADE`);
   } finally {
     await sql.end({ timeout: 1 });
   }
