@@ -267,7 +267,7 @@ function listTable(pool: readonly string[], maxCount: number, step: number, sep:
     return out;
   });
 }
-const DESCRIPTIONS = listTable(SENTENCES.map(esc), 8, 5, ' ');
+const DESCRIPTIONS = listTable(SENTENCES.map(esc), 6, 5, ' ');
 const TAG_LISTS = listTable(TAGS.map(q), 4, 7, ',');
 const PY_LISTS = listTable(PY_PACKAGES.map(q), 3, 7, ',');
 const NPM_LISTS = listTable(NPM_PACKAGES.map(q), 3, 7, ',');
@@ -343,7 +343,11 @@ interface SkillParts {
   npm: string;
   command: string;
   code: string;
-  limit: number;
+  /** Inside of the examples array. */
+  examples: string;
+  /** The parameters object, in listing key order and in canonical key order. */
+  params: string;
+  paramsCanonical: string;
   license: number;
   revision: number;
   region: number;
@@ -357,13 +361,21 @@ function skillParts(seed: number, index: number, version: number, categoryCount:
   const cat = CATEGORY_TEMPLATES[skillCategory(seed, index, categoryCount)] as CategoryTemplate;
   const nt = nameTemplate(nameCombo(seed, index));
   const typeIdx = h2 % SKILL_TYPES.length;
-  const nCode = 1 + ((h1 >>> 4) % 5);
-  let code = cat.codePrefix;
-  for (let k = 0; k < nCode; k++) code += (nt.steps[k] as string) + version + ')' + NEWLINE;
+  // A quarter of the skills are minimal (one sentence, no code, examples or parameters), the
+  // rest have 1-6 sentences and 1-4 code lines: about 0.6 to 1.8 KB, ~1.2 KB on average.
+  const minimal = (h2 >>> 8) % 4 === 0;
+  const command = cat.commandPrefix + nt.slug;
+  let code = '';
+  if (!minimal) {
+    code = cat.codePrefix;
+    const nCode = 1 + ((h1 >>> 4) % 4);
+    for (let k = 0; k < nCode; k++) code += (nt.steps[k] as string) + version + ')' + NEWLINE;
+    code += CODE_TAIL;
+  }
+  const limit = 10 + (h0 % 990);
   return {
     nt,
-    // Description: 1-8 sentences, so skills range from about 0.5 to 2 KB.
-    desc: (DESCRIPTIONS[h1 % DESCRIPTIONS.length] as string[])[h0 % 8] as string,
+    desc: (DESCRIPTIONS[h1 % DESCRIPTIONS.length] as string[])[minimal ? 0 : h0 % 6] as string,
     category: cat.categoryMember,
     type: Q_TYPES[typeIdx] as string,
     author: Q_AUTHORS[h2 % Q_AUTHORS.length] as string,
@@ -372,9 +384,15 @@ function skillParts(seed: number, index: number, version: number, categoryCount:
     py: typeIdx === 0 ? ((PY_LISTS[(h1 >>> 5) % PY_LISTS.length] as string[])[(h1 >>> 9) % 3] as string) : '',
     npm:
       typeIdx === 1 ? ((NPM_LISTS[(h1 >>> 5) % NPM_LISTS.length] as string[])[(h1 >>> 9) % 3] as string) : '',
-    command: cat.commandPrefix + nt.slug,
-    code: code + CODE_TAIL,
-    limit: 10 + (h0 % 990),
+    command,
+    code,
+    examples: minimal ? '' : '"' + command + ' --input data.json","' + command + ' --dry-run"',
+    params: minimal
+      ? '{}'
+      : '{"input":{"type":"string","required":true},"limit":{"type":"integer","default":' + limit + '}}',
+    paramsCanonical: minimal
+      ? '{}'
+      : '{"input":{"required":true,"type":"string"},"limit":{"default":' + limit + ',"type":"integer"}}',
     license: h2 & 1,
     revision: version,
     region: 1 + (h2 % 3),
@@ -411,17 +429,14 @@ export function skillContentFragment(
     p.py +
     '],"npm_packages":[' +
     p.npm +
-    '],"examples":["' +
-    p.command +
-    ' --input data.json","' +
-    p.command +
-    ' --dry-run"],"code":"' +
+    '],"examples":[' +
+    p.examples +
+    '],"code":"' +
     p.code +
     '","command":"' +
     p.command +
-    '","parameters":{"input":{"type":"string","required":true},"limit":{"type":"integer","default":' +
-    p.limit +
-    '}}' +
+    '","parameters":' +
+    p.params +
     LICENSES[p.license] +
     p.revision +
     ',"homepage":"https://example.com/skills/' +
@@ -468,11 +483,9 @@ export function skillCanonicalJson(
     '","description":"' +
     p.nt.descHead +
     p.desc +
-    '","examples":["' +
-    p.command +
-    ' --input data.json","' +
-    p.command +
-    ' --dry-run"],"install_count":' +
+    '","examples":[' +
+    p.examples +
+    '],"install_count":' +
     agg.installCount +
     ',"metadata":{"homepage":"https://example.com/skills/' +
     p.nt.slug +
@@ -484,9 +497,9 @@ export function skillCanonicalJson(
     p.nt.nameJson +
     ',"npm_packages":[' +
     p.npm +
-    '],"parameters":{"input":{"required":true,"type":"string"},"limit":{"default":' +
-    p.limit +
-    ',"type":"integer"}},"python_packages":[' +
+    '],"parameters":' +
+    p.paramsCanonical +
+    ',"python_packages":[' +
     p.py +
     '],"rating_count":' +
     agg.ratingCount +
