@@ -217,6 +217,26 @@ if (unreachable !== null && PG_REQUIRED) {
       expect(got).toMatchObject({ fetchedAt: 20_000, expiresAt: 80_000 });
     });
 
+    it('accepts a record with a huge name and category (no index entry limit fails its page)', async () => {
+      const store = await freshStore();
+      // Incompressible text: PostgreSQL compresses index entries, so a repeated letter would fit.
+      const noise = (seed: number): string => {
+        let x = seed;
+        let out = '';
+        for (let i = 0; i < 10_000; i++) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          out += String.fromCharCode(97 + ((x >>> 16) % 26));
+        }
+        return out;
+      };
+      const big = skill(9, { name: noise(1), category: noise(2) });
+      const r = await store.applySkillPage(page([skill(1), big]));
+      expect(r.upserted).toBe(2);
+      const found = await store.searchSkills({ category: big.category!, page: 1, pageSize: 5, now: 0 });
+      expect(found.items.map((i) => i.base.name)).toEqual([big.name]);
+      expect(await store.integrityCheck()).toEqual([]);
+    });
+
     it('counts a duplicated id within one page once (the last occurrence wins)', async () => {
       const store = await freshStore();
       const a = skill(1, { name: 'first' });

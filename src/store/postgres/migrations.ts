@@ -58,7 +58,9 @@ export const MIGRATIONS: readonly Migration[] = [
         search tsvector NOT NULL
       ) WITH (fillfactor = 80)`,
       `CREATE INDEX skills_search_idx ON skills USING gin (search)`,
-      `CREATE INDEX skills_category_idx ON skills (category)`,
+      // Hash, not btree: category is only compared for equality, and a hash index has no entry
+      // size limit (a btree refuses values over ~2.7 KB, so one absurd record would fail its page).
+      `CREATE INDEX skills_category_idx ON skills USING hash (category)`,
       // The sort orders of searchSkills, ties by skill_id in code-unit (C) order.
       `CREATE INDEX skills_name_idx ON skills (name COLLATE "C", skill_id COLLATE "C")`,
       `CREATE INDEX skills_rating_idx ON skills

@@ -73,7 +73,8 @@ export function skillColumns(
   return {
     skill_id: base.skill_id,
     base,
-    name: e.name,
+    // Sort key only (records are read from base/local): bounded so its btree entry always fits.
+    name: e.name.slice(0, MAX_NAME_SORT_CHARS),
     category: str(e.category),
     skill_type: str(e.skill_type),
     version: str(e.version),
@@ -87,6 +88,8 @@ export function skillColumns(
   };
 }
 
+/** Characters of the name kept in the sort column (a btree entry must stay under ~2.7 KB). */
+const MAX_NAME_SORT_CHARS = 512;
 /** Longest token indexed; PostgreSQL refuses lexemes over 2047 bytes. */
 const MAX_TOKEN_CHARS = 200;
 /** Distinct lexemes kept per skill: keeps a pathological description far below tsvector's 1 MB. */

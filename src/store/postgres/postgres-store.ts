@@ -923,7 +923,7 @@ export class PostgresStore implements Store {
           (SELECT count(*) FROM skill_sync WHERE fetched_at > expires_at) AS bad_ttl,
           (SELECT count(*) FROM skills s WHERE NOT EXISTS (SELECT 1 FROM skill_sync f WHERE f.skill_id = s.skill_id))
             AS no_sync_row,
-          (SELECT count(*) FROM skills WHERE local IS NULL AND name IS DISTINCT FROM base->>'name') AS bad_name,
+          (SELECT count(*) FROM skills WHERE local IS NULL AND NOT starts_with(base->>'name', name)) AS bad_name,
           (SELECT count(*) FROM (SELECT skill_id FROM conflicts WHERE status = 'open'
               GROUP BY skill_id HAVING count(*) > 1) x) AS open_dupes,
           (SELECT count(*) FROM outbox WHERE status = 'in_flight' AND lease_until IS NULL) AS lease_missing,
