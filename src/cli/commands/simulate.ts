@@ -139,9 +139,9 @@ export function register(program: Command): void {
       process.stdout.write(
         [
           'skillsync simulate: the marketplace simulator is running',
-          `  API (ATOM_SAAS_API_URL):    ${handle.url}`,
+          `  API (ATOM_SAAS_API_URL):      ${handle.url}`,
           `  WebSocket (ATOM_SAAS_WS_URL): ${handle.wsUrl}`,
-          `  control:                    ${handle.controlUrl}  (GET ${handle.controlUrl}/stats)`,
+          `  control:                      ${handle.controlUrl}  (GET ${handle.controlUrl}/stats)`,
           `  layout ${handle.layout}: skills at ${handle.url}${handle.paths.skills}`,
           `  ${stats.liveSkills} skills, ${stats.categories} categories, epoch ${stats.epoch}, ${flags.changesPerSecond} changes/s`,
           '  Ctrl-C to stop',
