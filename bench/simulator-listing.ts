@@ -21,7 +21,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -214,6 +214,9 @@ async function measure(kind: 'simulator' | 'baseline'): Promise<number> {
 
 async function main(): Promise<void> {
   console.log(`bench/simulator-listing: ${SKILLS} skills, pages of ${PAGE}, plain undici client`);
+  const loadBefore = loadavg()[0] ?? 0;
+  // Absolute rates depend on what else runs on the machine; the ratio to the baseline does not.
+  console.log(`  load average (1 min) at start: ${loadBefore.toFixed(1)}`);
   const sim = await measure('simulator');
   const base = await measure('baseline');
   console.log(
@@ -249,6 +252,7 @@ async function main(): Promise<void> {
     baseline_skills_per_s: Math.round(base),
     ratio_vs_baseline: Number((sim / base).toFixed(3)),
     listing_target_met: sim >= 100_000,
+    load_avg_1m: Number(loadBefore.toFixed(1)),
     memory_skills: MEMORY_SKILLS,
     memory_rss_mb: Math.round(rss),
     memory_peak_rss_mb: Math.round(maxRss),
