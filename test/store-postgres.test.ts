@@ -39,7 +39,7 @@ async function freshStore(options: { schema?: string; applicationName?: string }
 afterAll(async () => {
   for (const s of stores) await s.close();
   if (unreachable === null) await dropSchemas(schemas);
-});
+}, 120_000);
 
 function skill(i: number, over: Partial<Skill> = {}): Skill {
   return {

@@ -49,8 +49,9 @@ export async function dropSchemas(names: readonly string[], url = PG_TEST_URL): 
   if (names.length === 0) return;
   const sql = adminSql(url);
   try {
-    for (const name of names)
-      await sql.unsafe(`DROP SCHEMA IF EXISTS "${name.replaceAll('"', '""')}" CASCADE`);
+    // One statement for all of them: dozens of separate DROP ... CASCADE take long on a busy box.
+    const list = names.map((n) => `"${n.replaceAll('"', '""')}"`).join(', ');
+    await sql.unsafe(`DROP SCHEMA IF EXISTS ${list} CASCADE`);
   } finally {
     await sql.end({ timeout: 1 });
   }
