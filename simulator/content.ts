@@ -330,6 +330,18 @@ const LICENSES = [
 const NEWLINE = esc('\n');
 const CODE_TAIL = esc('    return json.dumps(step_0)\n');
 
+// Category x skill type x author: at most 30 x 5 x 22 joined strings, built on first use.
+const META: (string | undefined)[] = [];
+function metaMembers(category: number, type: number, author: number): string {
+  const key = (category * SKILL_TYPES.length + type) * Q_AUTHORS.length + author;
+  let m = META[key];
+  if (m === undefined) {
+    m = `${(CATEGORY_TEMPLATES[category] as CategoryTemplate).categoryMember},"skill_type":${Q_TYPES[type]},"author":${Q_AUTHORS[author]}`;
+    META[key] = m;
+  }
+  return m;
+}
+
 /** The JSON-escaped pieces of one skill's content, picked by hashes of (seed, index, version). */
 interface SkillParts {
   nt: NameTemplate;
@@ -337,6 +349,8 @@ interface SkillParts {
   category: string;
   type: string;
   author: string;
+  /** `,"category":..,"skill_type":..,"author":..` in listing order, from a small cache. */
+  meta: string;
   version: string;
   tags: string;
   py: string;
@@ -358,7 +372,8 @@ function skillParts(seed: number, index: number, version: number, categoryCount:
   const h0 = hash4(seed, index, version, 1);
   const h1 = hash4(seed, index, version, 2);
   const h2 = hash4(seed, index, 0, 3);
-  const cat = CATEGORY_TEMPLATES[skillCategory(seed, index, categoryCount)] as CategoryTemplate;
+  const categoryIdx = skillCategory(seed, index, categoryCount);
+  const cat = CATEGORY_TEMPLATES[categoryIdx] as CategoryTemplate;
   const nt = nameTemplate(nameCombo(seed, index));
   const typeIdx = h2 % SKILL_TYPES.length;
   // A quarter of the skills are minimal (one sentence, no code, examples or parameters), the
@@ -379,6 +394,7 @@ function skillParts(seed: number, index: number, version: number, categoryCount:
     category: cat.categoryMember,
     type: Q_TYPES[typeIdx] as string,
     author: Q_AUTHORS[h2 % Q_AUTHORS.length] as string,
+    meta: metaMembers(categoryIdx, typeIdx, h2 % Q_AUTHORS.length),
     version: `${1 + (h2 % 3)}.${version - 1}.${h0 % 10}`,
     tags: (TAG_LISTS[(h0 >>> 3) % TAG_LISTS.length] as string[])[(h0 >>> 11) % 4] as string,
     py: typeIdx === 0 ? ((PY_LISTS[(h1 >>> 5) % PY_LISTS.length] as string[])[(h1 >>> 9) % 3] as string) : '',
@@ -416,11 +432,7 @@ export function skillContentFragment(
     p.nt.head +
     p.desc +
     '"' +
-    p.category +
-    ',"skill_type":' +
-    p.type +
-    ',"author":' +
-    p.author +
+    p.meta +
     ',"version":"' +
     p.version +
     '","tags":[' +
