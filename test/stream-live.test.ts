@@ -98,6 +98,14 @@ describe('stream: faults', () => {
         sim: { faults: c.rules, ...(c.features ? { features: c.features } : {}) },
       });
       await churn(r, 400, 20, 25);
+      if (c.rules.some((x) => x.fault === 'ws_close_every')) {
+        // Keep changing until the server has dropped the socket a few times: on a loaded
+        // machine 500 ms of churn may cover only one or two drops.
+        const deadline = Date.now() + 15_000;
+        while (r.transitions.filter((t) => t.event === 'opened').length <= 3 && Date.now() < deadline) {
+          await churn(r, 20, 20, 50);
+        }
+      }
       await settledDigest(r);
       const st = r.client.status();
       const counts = st.pipeline.counts;
