@@ -257,6 +257,17 @@ CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id);
       }
     },
   },
+  {
+    version: 3,
+    name: 'category listings ordered by name from the index',
+    // A category filter without text used the category index and then sorted every member by
+    // name (15 ms for 3,000 of 100,000); (category, name, skill_id) gives the page in order
+    // and still serves category equality (counts), so it replaces the single-column index.
+    sql: `
+CREATE INDEX skills_category_name ON skills (category, name, skill_id);
+DROP INDEX skills_category;
+`,
+  },
 ];
 
 /** The newest schema version this code knows. */
