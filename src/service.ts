@@ -19,7 +19,6 @@ import type { Config } from './config/options.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { SkillsyncError } from './core/errors.js';
 import { createMarketplaceClient, type MarketplaceClient } from './remote/marketplace-client.js';
-import type { MarketplacePaths } from './remote/paths.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import type { RunMode } from './store/types.js';
@@ -56,22 +55,6 @@ export interface Service {
   start(): Promise<void>;
   /** Graceful shutdown; idempotent. */
   stop(): Promise<void>;
-}
-
-function pathsFrom(config: Config): Partial<MarketplacePaths> & { layout: Config['pathLayout'] } {
-  const out: { -readonly [K in keyof MarketplacePaths]?: string } & { layout: Config['pathLayout'] } = {
-    layout: config.pathLayout,
-  };
-  const overrides: [keyof MarketplacePaths, string][] = [
-    ['skills', config.pathSkills],
-    ['skill', config.pathSkill],
-    ['categories', config.pathCategories],
-    ['health', config.pathHealth],
-    ['rate', config.pathRate],
-    ['install', config.pathInstall],
-  ];
-  for (const [route, path] of overrides) if (path !== '') out[route] = path;
-  return out;
 }
 
 /** Adapts the engine to the API's SyncPort: trigger answers with the run id as soon as it exists. */
@@ -166,8 +149,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     const remote = createMarketplaceClient(
       {
         ...clientOptionsFromConfig(config),
-        // The layout and every per-route override (the shared helper knows only three routes).
-        paths: pathsFrom(config),
         onRequest: (event) => metrics.recordRemoteRequest(event),
       },
       clock,

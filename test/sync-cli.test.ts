@@ -66,6 +66,24 @@ describe('skillsync sync', () => {
     expect(res.out + res.err).not.toContain('wrong-secret-token-42');
   }, 120_000);
 
+  it('follows ATOM_SAAS_PATH_LAYOUT (a server on /skills/marketplace/skills)', async () => {
+    const nested = await startSimulator({ skills: 40, token: TOKEN, layout: 'skills-marketplace' });
+    try {
+      const env = {
+        ATOM_SAAS_API_URL: nested.url,
+        ATOM_SAAS_API_TOKEN: TOKEN,
+        SKILLSYNC_DATABASE_URL: `sqlite:${join(dir, 'layout.db')}`,
+      };
+      const wrong = await run([], env);
+      expect(wrong.code).toBe(1);
+      const right = await run([], { ...env, ATOM_SAAS_PATH_LAYOUT: 'skills-marketplace' });
+      expect(right.code).toBe(0);
+      expect(right.out).toMatch(/40 upserted/);
+    } finally {
+      await nested.close();
+    }
+  }, 120_000);
+
   it('exit 2 on a bad configuration, naming the variable', async () => {
     const res = await run([], {
       ATOM_SAAS_PAGE_SIZE: '3',

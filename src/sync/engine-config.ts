@@ -4,19 +4,35 @@
  */
 import type { Config } from '../config/options.js';
 import type { MarketplaceClientOptions } from '../remote/marketplace-client.js';
+import type { MarketplacePaths } from '../remote/paths.js';
 import type { SyncEngineOptions } from './sync-engine.js';
+
+/** The path layout and every per-route override that is set (empty means "from the layout"). */
+export function pathsFromConfig(
+  config: Config,
+): Partial<MarketplacePaths> & { layout: Config['pathLayout'] } {
+  const out: { -readonly [K in keyof MarketplacePaths]?: string } & { layout: Config['pathLayout'] } = {
+    layout: config.pathLayout,
+  };
+  const overrides: [keyof MarketplacePaths, string][] = [
+    ['skills', config.pathSkills],
+    ['skill', config.pathSkill],
+    ['categories', config.pathCategories],
+    ['health', config.pathHealth],
+    ['rate', config.pathRate],
+    ['install', config.pathInstall],
+  ];
+  for (const [route, path] of overrides) if (path !== '') out[route] = path;
+  return out;
+}
 
 export function clientOptionsFromConfig(config: Config): MarketplaceClientOptions {
   const timeoutMs = config.apiTimeoutSeconds * 1000;
-  const paths: Record<string, string> = {};
-  if (config.pathSkills !== '') paths['skills'] = config.pathSkills;
-  if (config.pathCategories !== '') paths['categories'] = config.pathCategories;
-  if (config.pathHealth !== '') paths['health'] = config.pathHealth;
   return {
     baseUrl: config.apiUrl,
     token: config.apiToken,
     instanceId: config.instanceId === '' ? undefined : config.instanceId,
-    paths,
+    paths: pathsFromConfig(config),
     connectTimeoutMs: timeoutMs,
     headersTimeoutMs: timeoutMs,
     bodyTimeoutMs: timeoutMs,
