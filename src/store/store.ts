@@ -60,6 +60,15 @@ export interface Store {
     item: SkillUpsert,
     options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
   ): Promise<EventOutcome>;
+  /**
+   * applySkillEvent for several events in one transaction: each item under the same version
+   * guard, in order (a later item for the same skill sees the earlier one), one outcome per
+   * item. No checkpoint. All or nothing: a failure commits none of them.
+   */
+  applySkillEvents(
+    items: readonly SkillUpsert[],
+    options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
+  ): Promise<EventOutcome[]>;
   /** Deletes a skill (websocket delete, 404 on a single fetch). `at` is the remote time when known. Returns false when absent. */
   deleteSkill(skillId: string, options: { now: number }): Promise<boolean>;
   /**

@@ -811,6 +811,40 @@ export class SyncEngine {
   }
 
   /**
+   * applySkill for a batch of WebSocket skills: the same conflict resolution per skill, then
+   * one store transaction (Store.applySkillEvents) for all of them. One outcome per skill.
+   */
+  async applySkills(skills: readonly Skill[], source: 'websocket'): Promise<EventOutcome[]> {
+    if (skills.length === 0) return [];
+    const store = this.#store;
+    const now = this.#clock.now();
+    if (this.#epoch === undefined) this.#epoch = (await store.getSyncState()).epoch;
+    const states = await store.getLocalStates([...new Set(skills.map((s) => s.skill_id))]);
+    const resolved = skills.map((skill) =>
+      resolveIncoming(skill, hashSkill(skill), states.get(skill.skill_id), this.#options.strategy),
+    );
+    const outcomes = await store.applySkillEvents(
+      resolved.map((r) => r.upsert),
+      { now, ttlMs: this.#options.ttlMs, epoch: this.#epoch, source },
+    );
+    let detected = 0;
+    let resolvedCount = 0;
+    resolved.forEach((r, i) => {
+      if (outcomes[i] !== 'applied' || r.detected === null) return;
+      detected++;
+      if (r.outcome === 'resolved') resolvedCount++;
+    });
+    if (detected > 0) {
+      const s = await store.getSyncState();
+      await store.updateSyncState({
+        conflictsDetectedTotal: s.conflictsDetectedTotal + detected,
+        conflictsResolvedTotal: s.conflictsResolvedTotal + resolvedCount,
+      });
+    }
+    return outcomes;
+  }
+
+  /**
    * Asks for a catch-up run (trigger 'websocket') soon. Requests coalesce: many become one run,
    * 'full' wins over 'incremental'; a request during a run schedules one more after it.
    * Never throws.

@@ -315,6 +315,56 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
       });
     });
 
+    // ---- applySkillEvents -------------------------------------------------------------
+    describe('applySkillEvents', () => {
+      const opts = { now: T0 + 10, ttlMs: TTL, epoch: 'e1', source: 'websocket' as const };
+
+      it('gives each item the outcome applySkillEvent would, in order, and saves no checkpoint', async () => {
+        await store.applySkillEvent(up(mkSkill('a', { updated_at: ISO(T0 + 100) })), opts);
+        await store.applySkillEvent(up(mkSkill('b', { updated_at: ISO(T0 + 100) })), opts);
+        const outcomes = await store.applySkillEvents(
+          [
+            up(mkSkill('a', { description: 'older', updated_at: ISO(T0 + 99) })),
+            up(mkSkill('b', { updated_at: ISO(T0 + 100) })),
+            up(mkSkill('c', { description: 'c1', updated_at: ISO(T0 + 100) })),
+            // Same skill again: guarded by the item before it in the batch.
+            up(mkSkill('c', { description: 'c0', updated_at: ISO(T0 + 50) })),
+            up(mkSkill('c', { description: 'c2', updated_at: ISO(T0 + 200) })),
+            up(mkSkill('c', { description: 'c2', updated_at: ISO(T0 + 200) })),
+          ],
+          { ...opts, now: T0 + 20 },
+        );
+        expect(outcomes).toEqual(['stale', 'duplicate', 'applied', 'stale', 'applied', 'duplicate']);
+        expect((await store.getSkill('a', T0))!.base.description).toBe('description of a');
+        expect((await store.getSkill('b', T0))!.fetchedAt).toBe(T0 + 20);
+        const c = (await store.getSkill('c', T0))!;
+        expect(c.base.description).toBe('c2');
+        expect(c.source).toBe('websocket');
+        // The search index holds the last applied version only.
+        const hits = async (text: string): Promise<number> =>
+          (await store.searchSkills({ text, page: 1, pageSize: 5, now: T0 })).total;
+        expect([await hits('c2'), await hits('c1'), await hits('c0')]).toEqual([1, 0, 0]);
+        expect(await store.getCheckpoint()).toBeNull();
+        expect(await store.applySkillEvents([], opts)).toEqual([]);
+      });
+
+      it('records conflicts and keeps overrides like applySkillEvent', async () => {
+        const base = mkSkill('k', { updated_at: ISO(T0) });
+        await store.applySkillEvent(up(base), opts);
+        await store.setLocalOverrides('k', { name: 'mine' }, T0 + 1);
+        const remote = mkSkill('k', { name: 'theirs', updated_at: ISO(T0 + 5) });
+        const [outcome] = await store.applySkillEvents(
+          [up(remote, { conflict: conflict(base, remote) })],
+          opts,
+        );
+        expect(outcome).toBe('applied');
+        const rec = (await store.getSkill('k', T0))!;
+        expect(rec.base.name).toBe('theirs');
+        expect(rec.effective.name).toBe('mine');
+        expect(rec.hasOpenConflict).toBe(true);
+      });
+    });
+
     // ---- applySkillEvent ----------------------------------------------------------------
     describe('applySkillEvent', () => {
       const opts = { now: T0 + 10, ttlMs: TTL, epoch: 'e1', source: 'websocket' as const };

@@ -220,6 +220,39 @@ export class PostgresStore implements Store {
     });
   }
 
+  async applySkillEvents(
+    items: readonly SkillUpsert[],
+    options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
+  ): Promise<EventOutcome[]> {
+    if (items.length === 0) return [];
+    return this.#tx('applySkillEvents', async (tx) => {
+      // writeSkills keeps one item per skill id: a batch is written in runs of distinct ids,
+      // in order, so a later event for the same skill is guarded by the earlier one.
+      const outcomes: EventOutcome[] = [];
+      let opened = 0;
+      let closed = 0;
+      for (let start = 0; start < items.length;) {
+        const seen = new Set<string>();
+        let end = start;
+        while (end < items.length && !seen.has(items[end]!.skill.skill_id)) {
+          seen.add(items[end]!.skill.skill_id);
+          end++;
+        }
+        const run = items.slice(start, end);
+        const w = await writeSkills(tx, run, { ...options, guard: 'version' });
+        opened += w.conflictsOpened;
+        closed += w.conflictsClosed;
+        for (const item of run) {
+          const id = item.skill.skill_id;
+          outcomes.push(w.applied.has(id) ? 'applied' : w.unchangedIds.has(id) ? 'duplicate' : 'stale');
+        }
+        start = end;
+      }
+      await this.#bumpConflictTotals(tx, opened, closed);
+      return outcomes;
+    });
+  }
+
   async #bumpConflictTotals(tx: Q, opened: number, closed: number): Promise<void> {
     if (opened === 0 && closed === 0) return;
     await tx`UPDATE sync_state SET conflicts_detected_total = conflicts_detected_total + ${opened},

@@ -266,8 +266,12 @@ export class SqliteStore implements Store {
     ftsReplace: Database.Statement;
   };
 
+  /** One transaction wrapper for every write (created once: it calls the function it is given). */
+  readonly #inTx: Database.Transaction<(fn: () => unknown) => unknown>;
+
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.#inTx = db.transaction((fn: () => unknown) => fn());
     this.#hot = {
       insertSkill: db.prepare(
         `INSERT INTO skills (skill_id, base, local, name, category, skill_type, version,
@@ -366,7 +370,7 @@ export class SqliteStore implements Store {
 
   /** Runs `fn` in one IMMEDIATE transaction (rolled back when it throws). */
   #tx<T>(operation: string, fn: () => T): Promise<T> {
-    return this.#do(operation, () => this.#db.transaction(fn).immediate());
+    return this.#do(operation, () => this.#inTx.immediate(fn) as T);
   }
 
   // ---- skills: sync writes -------------------------------------------------------------
@@ -419,6 +423,42 @@ export class SqliteStore implements Store {
       }
       return result;
     });
+  }
+
+  applySkillEvents(
+    items: readonly SkillUpsert[],
+    options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
+  ): Promise<EventOutcome[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return this.#tx('applySkillEvents', () => {
+      const existing = new Map<string, ExistingRow>();
+      const rows =
+        items.length === 1
+          ? [this.#existingOne(items[0]!.skill.skill_id)].filter((r) => r !== undefined)
+          : this.#all<ExistingRow>(
+              `SELECT id, skill_id, content_hash, remote_updated_at, local FROM skills
+               WHERE skill_id IN (SELECT value FROM json_each(?))`,
+              JSON.stringify(items.map((i) => i.skill.skill_id)),
+            );
+      for (const r of rows) existing.set(r.skill_id, r);
+      const ctx: ItemContext = {
+        now: options.now,
+        expiresAt: options.now + options.ttlMs,
+        epoch: options.epoch,
+        source: options.source,
+        guard: 'version',
+      };
+      const counters = { conflictsRecorded: 0 };
+      // #applyItem updates `existing`, so a later event for the same skill is guarded by the earlier one.
+      return items.map((item) => this.#applyItem(item, existing, ctx, null, counters));
+    });
+  }
+
+  #existingOne(skillId: string): ExistingRow | undefined {
+    return this.#get<ExistingRow>(
+      'SELECT id, skill_id, content_hash, remote_updated_at, local FROM skills WHERE skill_id = ?',
+      skillId,
+    );
   }
 
   applySkillEvent(
