@@ -672,6 +672,24 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect((await store.searchSkills({ ...q, text: 'nothingmatches' })).total).toBe(0);
       });
 
+      it('a word prefix matches every word it starts, however many there are', async () => {
+        // 20 distinct words starting with "zorb" (more than a search expands to whole terms).
+        await store.applySkillPage(
+          page(
+            Array.from({ length: 20 }, (_, i) =>
+              up(mkSkill(`z${i}`, { name: `zorb${String.fromCharCode(97 + i)}x tool`, category: 'zz' })),
+            ),
+            { now: T0 + 5 },
+          ),
+        );
+        expect((await store.searchSkills({ ...q, text: 'zorb' })).total).toBe(20);
+        expect((await store.searchSkills({ ...q, text: 'zorbc' })).total).toBe(1);
+        expect((await store.searchSkills({ ...q, text: 'zorb tool', category: 'zz' })).total).toBe(20);
+        expect((await store.searchSkills({ ...q, text: 'zorbz' })).total).toBe(0);
+        expect(await ids({ text: 'dataf', sort: 'name' })).toEqual(['s3', 's1']);
+        expect(await ids({ text: 'dat', category: 'data', sort: 'name' })).toEqual(['s1']);
+      });
+
       it('filters by category, type and exact tag (case-insensitive), combined with text', async () => {
         expect(await ids({ category: 'data', sort: 'name' })).toEqual(['s2', 's1']);
         expect(await ids({ skillType: 'tool', sort: 'name' })).toEqual(['s3', 's4', 's1']);

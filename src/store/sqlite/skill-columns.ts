@@ -103,17 +103,33 @@ export function textTokens(text: string): string[] {
  * description or tags; `tag`, category and skill type are exact facet tokens. Returns null
  * when there is neither a word nor a tag (category / type alone use the category index).
  */
-export function ftsQuery(filter: {
-  text?: string;
-  tag?: string;
-  category?: string;
-  skillType?: string;
-}): string | null {
+export function ftsQuery(
+  filter: {
+    text?: string;
+    tag?: string;
+    category?: string;
+    skillType?: string;
+  },
+  /**
+   * Optional: the indexed terms starting with an ASCII word, or null when unknown (too many,
+   * or not looked up). A short list replaces the prefix query by an OR of whole terms, which
+   * FTS5 evaluates without building the prefix's merged posting list (about 3x cheaper).
+   */
+  prefixTerms?: (word: string) => readonly string[] | null,
+): string | null {
   const parts: string[] = [];
   for (const w of textTokens(filter.text ?? '')) {
     // "q"* would match every facet token: such words must match whole.
     const whole = FACET_PREFIX.startsWith(w) || w.startsWith(FACET_PREFIX);
-    parts.push(whole ? `"${w}"` : `"${w}"*`);
+    if (whole) {
+      parts.push(`"${w}"`);
+      continue;
+    }
+    // Only plain ASCII words: the tokenizer folds diacritics in a query term, which a lookup
+    // of the raw word would not.
+    const terms = prefixTerms !== undefined && /^[a-z0-9]+$/.test(w) ? prefixTerms(w) : null;
+    if (terms === null || terms.length === 0) parts.push(`"${w}"*`);
+    else parts.push(`(${terms.map((t) => `"${t.replaceAll('"', '""')}"`).join(' OR ')})`);
   }
   if (filter.tag !== undefined && filter.tag !== '')
     parts.push(`"${facetToken('g', filter.tag.toLowerCase())}"`);

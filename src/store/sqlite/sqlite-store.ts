@@ -78,6 +78,9 @@ export interface SqliteStoreOptions {
 
 export const DEFAULT_SQLITE_OPTIONS = Object.freeze({ busyTimeoutMs: 5000, synchronous: 'normal' as const });
 
+/** A typed word expands to at most this many whole terms; more keep the prefix query. */
+const MAX_PREFIX_TERMS = 16;
+
 /** Quarantined payloads are kept up to this many characters of JSON. */
 const QUARANTINE_MAX_CHARS = 64 * 1024;
 
@@ -264,6 +267,7 @@ export class SqliteStore implements Store {
     updateSkill: Database.Statement;
     ftsInsert: Database.Statement;
     ftsReplace: Database.Statement;
+    prefixTerms: Database.Statement;
   };
 
   /** One transaction wrapper for every write (created once: it calls the function it is given). */
@@ -288,6 +292,9 @@ export class SqliteStore implements Store {
       ),
       ftsInsert: db.prepare('INSERT INTO skills_fts (rowid, body) VALUES (?, ?)'),
       ftsReplace: db.prepare('INSERT OR REPLACE INTO skills_fts (rowid, body) VALUES (?, ?)'),
+      prefixTerms: db
+        .prepare('SELECT term FROM skills_fts_vocab WHERE term >= ? AND term < ? LIMIT ?')
+        .pluck(),
     };
   }
 
@@ -753,7 +760,9 @@ export class SqliteStore implements Store {
       }
       return 'duplicate';
     }
-    const cols = skillColumns(effectiveSkill(next, parseJsonOrNull<SkillOverrides>(row.local)));
+    // Only the two aggregate read columns change (no FTS entry, no other column).
+    const effective = effectiveSkill(next, parseJsonOrNull<SkillOverrides>(row.local));
+    const finite = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
     this.#run(
       `UPDATE skills SET base = ?, content_hash = ?, average_rating = ?, rating_count = ?,
          remote_updated_at = coalesce(?, remote_updated_at), remote_updated_ms = coalesce(?, remote_updated_ms),
@@ -761,8 +770,8 @@ export class SqliteStore implements Store {
        WHERE id = ?`,
       JSON.stringify(next),
       skillContentHash(next),
-      cols.averageRating,
-      cols.ratingCount,
+      finite(effective.average_rating),
+      finite(effective.rating_count),
       remoteAt,
       remoteTimeMs(remoteAt),
       options.now,
@@ -1015,7 +1024,7 @@ export class SqliteStore implements Store {
 
   searchSkills(query: SkillQuery): Promise<SkillPageResult> {
     return this.#do('searchSkills', () => {
-      const match = ftsQuery(query);
+      const match = ftsQuery(query, (word) => this.#prefixTerms(word));
       const where: string[] = [];
       const params: unknown[] = [];
       const orderParams: unknown[] = [];
@@ -1106,6 +1115,14 @@ export class SqliteStore implements Store {
       });
       return { items, total };
     });
+  }
+
+  /** Indexed terms starting with `word` (ASCII), or null when there are more than a few. */
+  #prefixTerms(word: string): readonly string[] | null {
+    // Terms are UTF-8 compared bytewise; none contains U+10FFFF (not a letter or digit), so
+    // every term with this prefix sorts below word + U+10FFFF.
+    const terms = this.#hot.prefixTerms.all(word, `${word}\u{10FFFF}`, MAX_PREFIX_TERMS + 1) as string[];
+    return terms.length > MAX_PREFIX_TERMS ? null : terms;
   }
 
   digest(): Promise<string> {
@@ -1330,12 +1347,13 @@ export class SqliteStore implements Store {
 
   /** Inserts an outbox item; an existing idempotency key returns the item already queued. */
   #enqueue(input: EnqueueInput, skillId: string | null, ratingId: number | null): OutboxRow {
-    const same = this.#get<OutboxRow>('SELECT * FROM outbox WHERE idempotency_key = ?', input.idempotencyKey);
-    if (same !== undefined) return same;
-    const id = this.#run(
+    // One statement in the usual case (a new key); a known key returns the item it already has.
+    const inserted = this.#get<OutboxRow>(
       `INSERT INTO outbox (kind, chain_key, skill_id, rating_id, payload, idempotency_key, status, attempts,
          next_attempt_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING *`,
       input.kind,
       input.chainKey,
       skillId,
@@ -1345,8 +1363,11 @@ export class SqliteStore implements Store {
       input.now,
       input.now,
       input.now,
-    ).lastInsertRowid;
-    return this.#get<OutboxRow>('SELECT * FROM outbox WHERE id = ?', id)!;
+    );
+    return (
+      inserted ??
+      this.#get<OutboxRow>('SELECT * FROM outbox WHERE idempotency_key = ?', input.idempotencyKey)!
+    );
   }
 
   recordRating(
