@@ -74,9 +74,18 @@ export interface SqliteStoreOptions {
    * disk were full. For tests and for operators who want a hard size limit.
    */
   maxPageCount?: number;
+  /**
+   * SQLite's page cache per connection, in KiB (PRAGMA cache_size). It is resident memory:
+   * 128 MiB put a 1M-skill sync at ~314 MB RSS; the OS page cache still keeps the file hot.
+   */
+  cacheSizeKiB?: number;
 }
 
-export const DEFAULT_SQLITE_OPTIONS = Object.freeze({ busyTimeoutMs: 5000, synchronous: 'normal' as const });
+export const DEFAULT_SQLITE_OPTIONS = Object.freeze({
+  busyTimeoutMs: 5000,
+  synchronous: 'normal' as const,
+  cacheSizeKiB: 32 * 1024,
+});
 
 /** A typed word expands to at most this many whole terms; more keep the prefix query. */
 const MAX_PREFIX_TERMS = 16;
@@ -320,7 +329,11 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${(options.synchronous ?? DEFAULT_SQLITE_OPTIONS.synchronous).toUpperCase()}`);
       db.pragma('foreign_keys = ON');
       db.pragma('temp_store = MEMORY');
-      db.pragma('cache_size = -131072');
+      const cacheKiB = Math.max(
+        1024,
+        Math.floor(options.cacheSizeKiB ?? DEFAULT_SQLITE_OPTIONS.cacheSizeKiB),
+      );
+      db.pragma(`cache_size = -${cacheKiB}`);
       if (options.maxPageCount !== undefined)
         db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
       if (version < SCHEMA_VERSION) {
