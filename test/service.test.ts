@@ -93,19 +93,39 @@ describe('skillsync serve (child process)', () => {
     expect(child.out.join('\n')).not.toContain(token);
   }, 60_000);
 
-  it('a second signal exits at once while a slow run is in progress', async () => {
-    sim.control.setFaults({ rules: [{ fault: 'latency', route: 'list_skills', latencyMs: 20_000 }] });
+  it('a second signal exits at once while the graceful stop waits for an upload', async () => {
+    // A rating upload that never gets an answer holds the graceful stop (the uploader gives
+    // in-flight uploads a grace period), so the second signal surely lands while it stops.
+    sim.control.setFaults({ rules: [{ fault: 'hang', route: 'rate' }] });
     try {
       const child = serve(env({ ATOM_SAAS_SYNC_ON_START: 'true' }));
-      await waitForLine(child, 'sync run started');
-      // The second signal follows closely: the graceful stop aborts the slow request, so on a
-      // loaded machine waiting for the first signal's log line could let the stop finish first.
+      const listening = await waitForLine(child, 'skillsync listening');
+      await waitForLine(child, 'sync run finished');
+      const base = String(listening['url']);
+      const list = (await (await fetch(`${base}/api/marketplace/skills?page_size=1`)).json()) as {
+        items: { skill: { skill_id: string } }[];
+      };
+      const skillId = list.items[0]!.skill.skill_id;
+      const rated = await fetch(`${base}/api/marketplace/skills/${encodeURIComponent(skillId)}/ratings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user_id: 'u-signal', rating: 4 }),
+      });
+      expect(rated.status).toBe(202);
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const res = await fetch(`${base}/api/admin/outbox?status=in_flight`, {
+          headers: { authorization: 'Bearer serve-test-admin' },
+        });
+        if (((await res.json()) as { total: number }).total > 0) break;
+        if (Date.now() > end) throw new Error('the upload never went in flight');
+        await new Promise((r) => setTimeout(r, 50));
+      }
       child.proc.kill('SIGINT');
-      await new Promise((r) => setTimeout(r, 20));
+      await waitForLine(child, 'signal received');
       child.proc.kill('SIGINT');
       const { code } = await child.exit;
       expect(code).toBe(130);
-      expect(child.out.some((l) => l.includes('signal received'))).toBe(true);
       expect(child.out.some((l) => l.includes('second signal'))).toBe(true);
     } finally {
       sim.control.clearFaults();
