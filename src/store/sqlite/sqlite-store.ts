@@ -570,53 +570,33 @@ export class SqliteStore implements Store {
       const cols = skillColumns(effectiveSkill(skill, local));
       const baseText = JSON.stringify(skill);
       const remoteMs = remoteTimeMs(incomingAt);
+      // The written columns, in the order both updateSkill and insertSkill take them.
+      const written = [
+        baseText,
+        newLocalText,
+        cols.name,
+        cols.category,
+        cols.skillType,
+        cols.version,
+        cols.averageRating,
+        cols.ratingCount,
+        cols.installCount,
+        incomingAt,
+        remoteMs,
+        item.contentHash,
+        ctx.now,
+        ctx.expiresAt,
+        ctx.source,
+        ctx.epoch,
+        ctx.now,
+      ];
       let rowId: number;
       if (ex !== undefined) {
         rowId = ex.id;
-        this.#hot.updateSkill.run(
-          baseText,
-          newLocalText,
-          cols.name,
-          cols.category,
-          cols.skillType,
-          cols.version,
-          cols.averageRating,
-          cols.ratingCount,
-          cols.installCount,
-          incomingAt,
-          remoteMs,
-          item.contentHash,
-          ctx.now,
-          ctx.expiresAt,
-          ctx.source,
-          ctx.epoch,
-          ctx.now,
-          rowId,
-        );
+        this.#hot.updateSkill.run(...written, rowId);
         this.#hot.ftsReplace.run(rowId, cols.ftsBody);
       } else {
-        rowId = Number(
-          this.#hot.insertSkill.run(
-            skillId,
-            baseText,
-            newLocalText,
-            cols.name,
-            cols.category,
-            cols.skillType,
-            cols.version,
-            cols.averageRating,
-            cols.ratingCount,
-            cols.installCount,
-            incomingAt,
-            remoteMs,
-            item.contentHash,
-            ctx.now,
-            ctx.expiresAt,
-            ctx.source,
-            ctx.epoch,
-            ctx.now,
-          ).lastInsertRowid,
-        );
+        rowId = Number(this.#hot.insertSkill.run(skillId, ...written).lastInsertRowid);
         this.#hot.ftsInsert.run(rowId, cols.ftsBody);
       }
       existing.set(skillId, {
