@@ -105,6 +105,31 @@ describe('openStore (sqlite)', () => {
     await s.close();
   });
 
+  it('creates new files with 16 KiB pages and a WAL checkpoint threshold in bytes; old files keep their pages', async () => {
+    const fresh = join(dir, 'pages-new.db');
+    await (await openSqliteStore({ path: fresh, walCheckpointBytes: 8 * 1024 * 1024 })).close();
+    const a = new Database(fresh);
+    expect(a.pragma('page_size', { simple: true })).toBe(16384);
+    expect(a.pragma('journal_mode', { simple: true })).toBe('wal');
+    a.close();
+
+    // A file created with 4 KiB pages (an earlier skillsync) keeps them and its data.
+    const old = join(dir, 'pages-old.db');
+    const s4 = await openSqliteStore({ path: old, pageSize: 4096 });
+    const skill = mkSkill('s-pages');
+    await s4.applySkillEvent(
+      { skill, contentHash: skillContentHash(skill) },
+      { now: T0, ttlMs: 60_000, epoch: null, source: 'websocket' },
+    );
+    await s4.close();
+    const s = await openSqliteStore({ path: old });
+    expect((await s.getSkill('s-pages', T0))?.skillId).toBe('s-pages');
+    await s.close();
+    const b = new Database(old);
+    expect(b.pragma('page_size', { simple: true })).toBe(4096);
+    b.close();
+  });
+
   it('refuses a database written by a newer skillsync, without touching it', async () => {
     const path = join(dir, 'newer.db');
     await (await openSqliteStore({ path })).close();
