@@ -1351,8 +1351,45 @@ export class SqliteStore implements Store {
     };
   }
 
+  /**
+   * The local-action write path (one rating or install per transaction), prepared on first use.
+   * No statement here has RETURNING or DO UPDATE: either makes SQLite keep a statement journal
+   * for the statement (a copy of every page it touches, for a rollback to the statement's
+   * start), which cost more than the one extra indexed read it saves. A plain single-row
+   * INSERT or UPDATE checks its constraints before writing and needs none. What RETURNING gave
+   * back is known to the caller, except the new row id (lastInsertRowid).
+   */
+  #actionStmts: Record<
+    'skillExists' | 'ratingFind' | 'ratingUpdate' | 'ratingInsert' | 'outboxInsert' | 'outboxByKey',
+    Database.Statement
+  > | null = null;
+
+  #actionStatements() {
+    this.#actionStmts ??= {
+      skillExists: this.#db.prepare('SELECT 1 FROM skills WHERE skill_id = ?').pluck(),
+      ratingFind: this.#db.prepare(
+        'SELECT id, created_at, remote_rating_id FROM ratings WHERE skill_id = ? AND user_id = ?',
+      ),
+      ratingUpdate: this.#db.prepare(
+        "UPDATE ratings SET rating = ?, comment = ?, updated_at = ?, upload_status = 'pending' WHERE id = ?",
+      ),
+      ratingInsert: this.#db.prepare(
+        `INSERT INTO ratings (skill_id, user_id, rating, comment, created_at, updated_at, upload_status)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending')`,
+      ),
+      outboxInsert: this.#db.prepare(
+        `INSERT INTO outbox (kind, chain_key, skill_id, rating_id, payload, idempotency_key, status, attempts,
+           next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+      ),
+      outboxByKey: this.#db.prepare('SELECT * FROM outbox WHERE idempotency_key = ?'),
+    };
+    return this.#actionStmts;
+  }
+
   #requireSkill(skillId: string): void {
-    if (this.#get('SELECT 1 AS x FROM skills WHERE skill_id = ?', skillId) === undefined) {
+    if (this.#actionStatements().skillExists.get(skillId) === undefined) {
       throw new SkillsyncError(
         'SKILLSYNC_ERR_ACTION_UNKNOWN_SKILL',
         `skill ${skillId} is not in the catalog`,
@@ -1364,28 +1401,58 @@ export class SqliteStore implements Store {
   }
 
   /** Inserts an outbox item; an existing idempotency key returns the item already queued. */
-  #enqueue(input: EnqueueInput, skillId: string | null, ratingId: number | null): OutboxRow {
+  #enqueue(input: EnqueueInput, skillId: string | null, ratingId: number | null): OutboxItem {
+    const s = this.#actionStatements();
+    const payload = JSON.stringify(input.payload);
+    const { now } = input;
     // One statement in the usual case (a new key); a known key returns the item it already has.
-    const inserted = this.#get<OutboxRow>(
-      `INSERT INTO outbox (kind, chain_key, skill_id, rating_id, payload, idempotency_key, status, attempts,
-         next_attempt_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING *`,
+    const inserted = s.outboxInsert.run(
       input.kind,
       input.chainKey,
       skillId,
       ratingId,
-      JSON.stringify(input.payload),
+      payload,
       input.idempotencyKey,
-      input.now,
-      input.now,
-      input.now,
+      now,
+      now,
+      now,
     );
-    return (
-      inserted ??
-      this.#get<OutboxRow>('SELECT * FROM outbox WHERE idempotency_key = ?', input.idempotencyKey)!
-    );
+    if (inserted.changes === 0) return this.#toOutbox(s.outboxByKey.get(input.idempotencyKey) as OutboxRow);
+    return {
+      id: Number(inserted.lastInsertRowid),
+      kind: input.kind,
+      chainKey: input.chainKey,
+      payload: parseJson<Record<string, unknown>>(payload),
+      idempotencyKey: input.idempotencyKey,
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      lastError: null,
+      result: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  /** The rating row as recordRating leaves it (what a RETURNING * would have read back). */
+  #newRating(
+    input: { skillId: string; userId: string; rating: number; comment: string | null },
+    id: number,
+    createdAt: number,
+    now: number,
+    remoteRatingId: string | null,
+  ): RatingRecord {
+    return {
+      id,
+      skillId: input.skillId,
+      userId: input.userId,
+      rating: input.rating,
+      comment: input.comment,
+      createdAt,
+      updatedAt: now,
+      uploadStatus: 'pending',
+      remoteRatingId,
+    };
   }
 
   recordRating(
@@ -1399,21 +1466,29 @@ export class SqliteStore implements Store {
         });
       }
       this.#requireSkill(input.skillId);
-      const rating = this.#get<RatingRow>(
-        `INSERT INTO ratings (skill_id, user_id, rating, comment, created_at, updated_at, upload_status)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending')
-         ON CONFLICT (skill_id, user_id) DO UPDATE SET rating = excluded.rating, comment = excluded.comment,
-           updated_at = excluded.updated_at, upload_status = 'pending'
-         RETURNING *`,
-        input.skillId,
-        input.userId,
-        input.rating,
-        input.comment,
-        outbox.now,
-        outbox.now,
-      )!;
-      const item = this.#enqueue(outbox, input.skillId, rating.id);
-      return { rating: this.#toRating(rating), outbox: this.#toOutbox(item) };
+      const s = this.#actionStatements();
+      const { now } = outbox;
+      // Insert or edit (one rating per skill and user) as a read then a plain write: see
+      // #actionStatements for why not an upsert. The IMMEDIATE transaction holds the write
+      // lock, so nothing can insert the row between the read and the write.
+      const found = s.ratingFind.get(input.skillId, input.userId) as
+        Pick<RatingRow, 'id' | 'created_at' | 'remote_rating_id'> | undefined;
+      let rating: RatingRecord;
+      if (found !== undefined) {
+        s.ratingUpdate.run(input.rating, input.comment, now, found.id);
+        rating = this.#newRating(input, found.id, found.created_at, now, found.remote_rating_id);
+      } else {
+        const id = s.ratingInsert.run(
+          input.skillId,
+          input.userId,
+          input.rating,
+          input.comment,
+          now,
+          now,
+        ).lastInsertRowid;
+        rating = this.#newRating(input, Number(id), now, now, null);
+      }
+      return { rating, outbox: this.#enqueue(outbox, input.skillId, rating.id) };
     });
   }
 
@@ -1441,7 +1516,7 @@ export class SqliteStore implements Store {
       if (input.skillId !== undefined) this.#requireSkill(input.skillId);
       const payloadSkill = input.payload['skill_id'];
       const skillId = input.skillId ?? (typeof payloadSkill === 'string' ? payloadSkill : null);
-      return this.#toOutbox(this.#enqueue(input, skillId, null));
+      return this.#enqueue(input, skillId, null);
     });
   }
 
