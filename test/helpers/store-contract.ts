@@ -170,6 +170,29 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect(rec.expiresAt).toBe(T0 + 5000 + TTL);
       });
 
+      it('search follows changes applied in any order, with new, changed and repeated skills on one page', async () => {
+        const ids = Array.from({ length: 120 }, (_, i) => `o${String(i).padStart(3, '0')}`);
+        await seed(ids.map((id) => mkSkill(id, { description: 'alphaword' })));
+        // Reverse and interleaved order, a skill twice on the page (the last one wins), new skills.
+        const order = [...ids].reverse().filter((_, i) => i % 2 === 0);
+        const items = order.map((id) =>
+          up(mkSkill(id, { description: 'betaword', updated_at: ISO(T0 + 1000) })),
+        );
+        items.push(up(mkSkill('o001', { description: 'gammaword', updated_at: ISO(T0 + 2000) })));
+        items.push(up(mkSkill('newcomer', { description: 'betaword', updated_at: ISO(T0 + 1000) })));
+        const res = await store.applySkillPage(page(items, { now: T0 + 1000, source: 'incremental' }));
+        // o001 twice on one page: counted once or twice depending on the store; the content is what matters.
+        expect(res.upserted).toBeGreaterThanOrEqual(order.length + 1);
+        const q = async (text: string) =>
+          (await store.searchSkills({ text, page: 1, pageSize: 200, now: T0 + 1000 })).total;
+        expect(order).toContain('o001');
+        // The updated half less o001 (gamma), plus the newcomer; the other half kept alpha.
+        expect(await q('betaword')).toBe(order.length);
+        expect(await q('gammaword')).toBe(1);
+        expect(await q('alphaword')).toBe(ids.length - order.length);
+        expect(await store.integrityCheck()).toEqual([]);
+      });
+
       it('replaces the base when the content changes', async () => {
         await seed([mkSkill('a')]);
         const changed = mkSkill('a', { description: 'new words', updated_at: ISO(T0 + 1000) });
@@ -1207,6 +1230,25 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect(all.items[0]!.idempotencyKey).toBe('k2');
         expect((await store.stats(T0)).outbox).toEqual({ pending: 0, in_flight: 1, done: 0, dead: 1 });
         expect((await store.getSyncState()).pendingActions).toBe(1);
+      });
+
+      it('listOutbox with a status pages oldest first, whatever the due times', async () => {
+        // Later items are due earlier, so due order and id order disagree.
+        const ids: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const item = await store.enqueue({
+            ...ratingOutbox(`k${i}`, `c${i}`, T0 + 10 - i),
+            kind: 'install',
+          });
+          ids.push(item.id);
+        }
+        await store.deadLetterOutbox(ids[2]!, { error: 'refused', now: T0 + 20 });
+        const page = await store.listOutbox({ status: 'pending', limit: 2, offset: 1 });
+        expect(page.total).toBe(4);
+        expect(page.items.map((i) => i.id)).toEqual([ids[1], ids[3]]);
+        expect(page.items.map((i) => i.idempotencyKey)).toEqual(['k1', 'k3']);
+        const rest = await store.listOutbox({ status: 'pending', limit: 10, offset: 3 });
+        expect(rest.items.map((i) => i.id)).toEqual([ids[4]]);
       });
     });
 
