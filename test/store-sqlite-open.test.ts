@@ -105,17 +105,17 @@ describe('openStore (sqlite)', () => {
     await s.close();
   });
 
-  it('creates new files with 16 KiB pages and a WAL checkpoint threshold in bytes; old files keep their pages', async () => {
+  it('creates new files with the configured page size; existing files keep theirs', async () => {
     const fresh = join(dir, 'pages-new.db');
-    await (await openSqliteStore({ path: fresh, walCheckpointBytes: 8 * 1024 * 1024 })).close();
+    await (await openSqliteStore({ path: fresh, pageSize: 16384, walCheckpointBytes: 8 << 20 })).close();
     const a = new Database(fresh);
     expect(a.pragma('page_size', { simple: true })).toBe(16384);
     expect(a.pragma('journal_mode', { simple: true })).toBe('wal');
     a.close();
 
-    // A file created with 4 KiB pages (an earlier skillsync) keeps them and its data.
+    // A file created with other pages keeps them, and its data, under the default.
     const old = join(dir, 'pages-old.db');
-    const s4 = await openSqliteStore({ path: old, pageSize: 4096 });
+    const s4 = await openSqliteStore({ path: old, pageSize: 8192 });
     const skill = mkSkill('s-pages');
     await s4.applySkillEvent(
       { skill, contentHash: skillContentHash(skill) },
@@ -126,7 +126,7 @@ describe('openStore (sqlite)', () => {
     expect((await s.getSkill('s-pages', T0))?.skillId).toBe('s-pages');
     await s.close();
     const b = new Database(old);
-    expect(b.pragma('page_size', { simple: true })).toBe(4096);
+    expect(b.pragma('page_size', { simple: true })).toBe(8192);
     b.close();
   });
 
