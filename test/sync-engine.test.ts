@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSyncRig, type SyncRig, type SyncRigOptions } from './helpers/sync-rig.js';
 import type { LayoutName } from '../simulator/index.js';
+import type { Skill } from '../src/remote/contract.js';
 import type { SyncResult } from '../src/sync/sync-engine.js';
 
 let rig: SyncRig | null = null;
@@ -305,4 +306,73 @@ describe('conflicts through the engine', () => {
     expect(await r.engine.applySkill(base, 'websocket')).toBe('stale');
     expect((await r.store.getSyncState()).conflictsDetectedTotal).toBe(1);
   });
+
+  for (const strategy of ['manual', 'remote_wins', 'merge'] as const) {
+    it(`applySkills (one batch, ids may repeat) gives what applySkill one at a time gives (${strategy})`, async () => {
+      const a = await open({ sim: { skills: 10, seed: 5 } });
+      const b = await startSyncRig({ sim: { skills: 10, seed: 5 } });
+      try {
+        const now = Date.now();
+        for (const r of [a, b]) {
+          expectOk(await r.engine.syncAll({ trigger: 'manual' }));
+          r.engine.setStrategy(strategy);
+        }
+        const [k, m, n] = a.sim.control.liveSkillIds() as [string, string, string];
+        const stored = async (id: string): Promise<Skill> => (await a.store.getSkill(id, now))!.base;
+        const [baseK, baseM, baseN] = [await stored(k), await stored(m), await stored(n)];
+        for (const r of [a, b]) await r.store.setLocalOverrides(k, { code: 'mine', tags: ['x'] }, now);
+        const later = (s: Skill, ms: number, patch: Partial<Skill>): Skill => ({
+          ...s,
+          ...patch,
+          updated_at: new Date(Date.parse(s.updated_at ?? '') + ms).toISOString(),
+        });
+        const events = [
+          later(baseK, 2_000, { code: 'theirs-2' }),
+          later(baseM, 2_000, { description: 'm2' }),
+          later(baseN, 2_000, { description: 'n2' }),
+          later(baseN, 1_000, { description: 'n1' }), // reordered: older than n2
+          later(baseK, 1_000, { code: 'theirs-1' }), // reordered: older than theirs-2
+          later(baseK, 3_000, { code: 'theirs-3', tags: ['y'] }),
+          later(baseM, 2_000, { description: 'm2' }), // a repeat
+          later(baseK, 4_000, { code: 'mine', tags: ['y'] }), // upstream now agrees on code
+        ];
+        const batched = await a.engine.applySkills(events, 'websocket');
+        const oneByOne: string[] = [];
+        for (const e of events) oneByOne.push(await b.engine.applySkill(e, 'websocket'));
+        expect(batched).toEqual(oneByOne);
+        expect(batched).toEqual([
+          'applied',
+          'applied',
+          'applied',
+          'stale',
+          'stale',
+          'applied',
+          'duplicate',
+          'applied',
+        ]);
+        const view = async (r: SyncRig, id: string): Promise<unknown> => {
+          const rec = (await r.store.getSkill(id, now))!;
+          return [rec.base, rec.local, rec.effective, rec.contentHash, rec.hasOpenConflict];
+        };
+        for (const id of [k, m, n]) expect(await view(a, id)).toEqual(await view(b, id));
+        const conflicts = async (r: SyncRig): Promise<unknown> =>
+          (await r.store.listConflicts({ limit: 10, offset: 0 })).items.map((c) => [
+            c.skillId,
+            c.status,
+            c.resolution,
+            c.type,
+            c.fields,
+          ]);
+        expect(await conflicts(a)).toEqual(await conflicts(b));
+        const totals = async (r: SyncRig): Promise<unknown> => {
+          const st = await r.store.getSyncState();
+          return [st.conflictsDetectedTotal, st.conflictsResolvedTotal];
+        };
+        expect(await totals(a)).toEqual(await totals(b));
+        expect(((await totals(a)) as number[])[0]).toBeGreaterThan(0);
+      } finally {
+        await b.close();
+      }
+    });
+  }
 });

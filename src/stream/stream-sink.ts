@@ -22,9 +22,10 @@ export interface StreamSink {
   /** A remote skill update: conflict resolution, then the store's version-guarded apply. */
   applySkill(skill: Skill): Promise<EventOutcome>;
   /**
-   * Optional batch form of applySkill: distinct skills, applied in order in one store
-   * transaction, one outcome each. The pipeline uses it when events queue up (bursts,
-   * resume replays): per-event transactions cost about 3x a batched write in SQLite.
+   * Optional batch form of applySkill: skills in arrival order, one outcome each, exactly what
+   * applySkill for each in turn gives (a skill may come more than once: each version is judged
+   * against the one before it). The pipeline uses it when events queue up (bursts, resume
+   * replays): the store's per-transaction cost is then shared.
    */
   applySkills?(skills: readonly Skill[]): Promise<EventOutcome[]>;
   /**
@@ -45,7 +46,7 @@ export interface StreamSink {
 /** The part of the sync engine the sink uses (structural, so tests pass the real engine). */
 export interface EngineForStream {
   applySkill(skill: Skill, source: 'websocket'): Promise<EventOutcome>;
-  /** Used when the engine offers it (one transaction for many events). */
+  /** Used when the engine offers it (one transaction for many events; ids may repeat). */
   applySkills?(skills: readonly Skill[], source: 'websocket'): Promise<EventOutcome[]>;
   requestCatchUp(reason: string, mode: CatchUpMode): void;
 }

@@ -811,29 +811,62 @@ export class SyncEngine {
   }
 
   /**
-   * applySkill for a batch of WebSocket skills: the same conflict resolution per skill, then
-   * one store transaction (Store.applySkillEvents) for all of them. One outcome per skill.
+   * applySkill for a batch of WebSocket skills, in arrival order: the same conflict resolution
+   * per skill, then one store transaction (Store.applySkillEvents). One outcome per skill; the
+   * result equals applySkill called for each in turn.
+   *
+   * A skill may come more than once. Without local overrides that needs nothing here: the
+   * store guards each item by the one before it, and such a skill cannot gain overrides on this
+   * path. With overrides, a later version must be resolved against what the earlier one left
+   * (which the version guard may have refused), so the batch is cut before it and the rest is
+   * resolved against states read after the first part is written. Rare: overrides are local
+   * customisations of a few skills.
    */
   async applySkills(skills: readonly Skill[], source: 'websocket'): Promise<EventOutcome[]> {
     if (skills.length === 0) return [];
     const store = this.#store;
     const now = this.#clock.now();
     if (this.#epoch === undefined) this.#epoch = (await store.getSyncState()).epoch;
-    const states = await store.getLocalStates([...new Set(skills.map((s) => s.skill_id))]);
-    const resolved = skills.map((skill) =>
-      resolveIncoming(skill, hashSkill(skill), states.get(skill.skill_id), this.#options.strategy),
-    );
-    const outcomes = await store.applySkillEvents(
-      resolved.map((r) => r.upsert),
-      { now, ttlMs: this.#options.ttlMs, epoch: this.#epoch, source },
-    );
+    const options = { now, ttlMs: this.#options.ttlMs, epoch: this.#epoch, source };
+    const hashes = skills.map((skill) => hashSkill(skill));
+    const outcomes: EventOutcome[] = [];
     let detected = 0;
     let resolvedCount = 0;
-    resolved.forEach((r, i) => {
-      if (outcomes[i] !== 'applied' || r.detected === null) return;
-      detected++;
-      if (r.outcome === 'resolved') resolvedCount++;
-    });
+    let states = await store.getLocalStates([...new Set(skills.map((s) => s.skill_id))]);
+    const overridden = new Set(states.keys());
+    for (let start = 0; start < skills.length;) {
+      let end = start;
+      const seen = new Set<string>();
+      for (; end < skills.length; end++) {
+        const id = (skills[end] as Skill).skill_id;
+        if (overridden.has(id)) {
+          if (seen.has(id)) break;
+          seen.add(id);
+        }
+      }
+      if (start > 0) states = await store.getLocalStates([...seen]);
+      const resolved = skills
+        .slice(start, end)
+        .map((skill, k) =>
+          resolveIncoming(
+            skill,
+            hashes[start + k] as string,
+            states.get(skill.skill_id),
+            this.#options.strategy,
+          ),
+        );
+      const part = await store.applySkillEvents(
+        resolved.map((r) => r.upsert),
+        options,
+      );
+      resolved.forEach((r, i) => {
+        if (part[i] !== 'applied' || r.detected === null) return;
+        detected++;
+        if (r.outcome === 'resolved') resolvedCount++;
+      });
+      outcomes.push(...part);
+      start = end;
+    }
     if (detected > 0) {
       const s = await store.getSyncState();
       await store.updateSyncState({
