@@ -124,18 +124,23 @@ function pages(now: number): ApplyPageInput[] {
       ttlMs: 3_600_000,
       epoch: 'bench',
       guard: 'listing',
-      checkpoint: {
-        runId: 1,
-        mode: 'full',
-        startedAt: now,
-        nextPage: p + 1,
-        cursor: null,
-        pageSize: PAGE,
-        updatedSince: null,
-        epoch: 'bench',
-        pagesApplied: p,
-        skillsApplied: i + PAGE,
-      },
+      // The last page of a listing carries no checkpoint (as the engine sends it): the listing
+      // is over, and a first load builds its deferred indexes in that page's transaction.
+      checkpoint:
+        i + PAGE >= upserts.length
+          ? null
+          : {
+              runId: 1,
+              mode: 'full',
+              startedAt: now,
+              nextPage: p + 1,
+              cursor: null,
+              pageSize: PAGE,
+              updatedSince: null,
+              epoch: 'bench',
+              pagesApplied: p,
+              skillsApplied: i + PAGE,
+            },
     });
   }
   return out;

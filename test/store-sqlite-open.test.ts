@@ -8,6 +8,7 @@ import { skillContentHash } from '../src/remote/contract.js';
 import { openStore, parseDatabaseUrl, redactDatabaseUrl } from '../src/store/open-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { ApplyPageInput } from '../src/store/types.js';
 import { primarySqliteCode, storeErrorCodeFor } from '../src/store/sqlite/sqlite-errors.js';
 import { mkSkill } from './helpers/store-contract.js';
 
@@ -218,5 +219,88 @@ describe('sqlite error mapping', () => {
   });
   it('primary code of an extended code', () => {
     expect(primarySqliteCode('SQLITE_IOERR_WRITE')).toBe('SQLITE_IOERR');
+  });
+});
+
+describe('first load of an empty store (deferred name indexes)', () => {
+  const indexes = (path: string): string[] => {
+    const db = new Database(path, { readonly: true });
+    const names = db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('skills_name', 'skills_category_name') ORDER BY name",
+      )
+      .pluck()
+      .all() as string[];
+    db.close();
+    return names;
+  };
+  const BOTH = ['skills_category_name', 'skills_name'];
+  const listingPage = (ids: string[], last: boolean): ApplyPageInput => ({
+    items: ids.map((id) => {
+      const skill = mkSkill(id, { name: `n-${id.split('').reverse().join('')}`, category: 'c1' });
+      return { skill, contentHash: skillContentHash(skill) };
+    }),
+    tombstones: [],
+    source: 'full',
+    now: T0,
+    ttlMs: 60_000,
+    epoch: null,
+    guard: 'listing',
+    checkpoint: last
+      ? null
+      : {
+          runId: 1,
+          mode: 'full',
+          startedAt: T0,
+          nextPage: 2,
+          cursor: 'c',
+          pageSize: ids.length,
+          updatedSince: null,
+          epoch: null,
+          pagesApplied: 1,
+          skillsApplied: ids.length,
+        },
+  });
+  const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `s${from + i}`);
+
+  it('drops them for the listing, reads stay right meanwhile, and builds them with the last page', async () => {
+    const path = join(dir, 'bulk-ok.db');
+    const s = await openSqliteStore({ path });
+    expect(indexes(path)).toEqual(BOTH);
+    await s.applySkillPage(listingPage(ids(0, 30), false));
+    expect(indexes(path)).toEqual([]);
+    const byName = await s.searchSkills({ category: 'c1', sort: 'name', page: 1, pageSize: 100, now: T0 });
+    const names = byName.items.map((r) => r.effective.name);
+    expect(names).toEqual([...names].sort());
+    expect(byName.total).toBe(30);
+    await s.applySkillPage(listingPage(ids(30, 30), true));
+    expect(indexes(path)).toEqual(BOTH);
+    expect((await s.stats(T0)).skills).toBe(60);
+    expect(await s.integrityCheck()).toEqual([]);
+    // A listing over a store that is not empty keeps them.
+    await s.applySkillPage(listingPage(ids(0, 10), false));
+    expect(indexes(path)).toEqual(BOTH);
+    await s.close();
+  });
+
+  it('an interrupted first load resumes without them; a cleared checkpoint or a reopen without one builds them', async () => {
+    const path = join(dir, 'bulk-crash.db');
+    let s = await openSqliteStore({ path });
+    await s.applySkillPage(listingPage(ids(0, 20), false));
+    await s.close(); // the process stops mid-listing: the checkpoint stays
+    s = await openSqliteStore({ path });
+    expect(indexes(path)).toEqual([]);
+    expect(await s.getCheckpoint()).not.toBeNull();
+    await s.setCheckpoint(null); // the engine gives the listing up
+    expect(indexes(path)).toEqual(BOTH);
+    await s.close();
+
+    // Indexes missing with no checkpoint (say, a checkpoint removed by hand): built at open.
+    const raw = new Database(path);
+    raw.exec('DROP INDEX skills_name');
+    raw.close();
+    s = await openSqliteStore({ path });
+    expect(indexes(path)).toEqual(BOTH);
+    await s.close();
   });
 });

@@ -49,7 +49,7 @@ import type {
   WsState,
 } from '../types.js';
 import { OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
-import { migrate, readSchemaVersion, SCHEMA_VERSION } from './migrations.js';
+import { DEFERRED_LOAD_INDEXES, migrate, readSchemaVersion, SCHEMA_VERSION } from './migrations.js';
 import {
   effectiveSkill,
   ftsQuery,
@@ -304,6 +304,12 @@ export class SqliteStore implements Store {
   /** One transaction wrapper for every write (created once: it calls the function it is given). */
   readonly #inTx: Database.Transaction<(fn: () => unknown) => unknown>;
 
+  /**
+   * True while a first load of an empty store runs without DEFERRED_LOAD_INDEXES (they are
+   * built when its listing ends: the page without a checkpoint, or the checkpoint cleared).
+   */
+  #bulkLoad = false;
+
   private constructor(db: Database.Database) {
     this.#db = db;
     this.#inTx = db.transaction((fn: () => unknown) => fn());
@@ -377,7 +383,9 @@ export class SqliteStore implements Store {
         }
         migrate(db);
       }
-      return new SqliteStore(db);
+      const store = new SqliteStore(db);
+      if (!options.readonly) store.#resumeOrEndBulkLoad();
+      return store;
     } catch (err) {
       try {
         db?.close();
@@ -429,6 +437,16 @@ export class SqliteStore implements Store {
 
   applySkillPage(input: ApplyPageInput): Promise<ApplyResult> {
     return this.#tx('applySkillPage', () => {
+      if (
+        !this.#bulkLoad &&
+        input.guard === 'listing' &&
+        input.checkpoint !== null &&
+        input.items.length > 0 &&
+        this.#get('SELECT 1 AS x FROM skills LIMIT 1') === undefined
+      ) {
+        for (const index of DEFERRED_LOAD_INDEXES) this.#db.exec(`DROP INDEX IF EXISTS ${index.name}`);
+        this.#bulkLoad = true;
+      }
       const result: ApplyResult = { upserted: 0, unchanged: 0, stale: 0, deleted: 0, conflictsRecorded: 0 };
       const ctx: ItemContext = {
         now: input.now,
@@ -1816,12 +1834,39 @@ export class SqliteStore implements Store {
   }
 
   #saveCheckpoint(checkpoint: ListingCheckpoint | null): void {
-    if (checkpoint === null) this.#run('DELETE FROM checkpoint WHERE id = 1');
-    else
+    if (checkpoint === null) {
+      this.#run('DELETE FROM checkpoint WHERE id = 1');
+      this.#endBulkLoad();
+    } else
       this.#run(
         'INSERT INTO checkpoint (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data',
         JSON.stringify(checkpoint),
       );
+  }
+
+  /** Builds the deferred indexes (in the caller's transaction) if a first load dropped them. */
+  #endBulkLoad(): void {
+    if (!this.#bulkLoad) return;
+    for (const index of DEFERRED_LOAD_INDEXES) this.#db.exec(index.sql);
+    this.#bulkLoad = false;
+  }
+
+  /**
+   * At open: a first load that a crash interrupted keeps going without the deferred indexes
+   * while its checkpoint lets the next sync resume it; without a checkpoint they are built now.
+   */
+  #resumeOrEndBulkLoad(): void {
+    const present = this.#db
+      .prepare(
+        `SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND name IN (SELECT value FROM json_each(?))`,
+      )
+      .pluck()
+      .get(JSON.stringify(DEFERRED_LOAD_INDEXES.map((i) => i.name))) as number;
+    if (present === DEFERRED_LOAD_INDEXES.length) return;
+    this.#bulkLoad = true;
+    if (this.#get('SELECT 1 AS x FROM checkpoint WHERE id = 1') === undefined) {
+      this.#inTx.immediate(() => this.#endBulkLoad());
+    }
   }
 
   getCheckpoint(): Promise<ListingCheckpoint | null> {
