@@ -56,6 +56,21 @@ describe('stream: live changes over a healthy socket', () => {
     expect(row.lastSeq).toBe(r.sim.control.stats().seq);
     expect(row.lastMessageAt).not.toBeNull();
   });
+
+  it('a backlog larger than the queue bound pauses reading, resumes, and loses nothing', async () => {
+    const r = await started({
+      client: { ...FAST, pipeline: { ...FAST.pipeline, maxQueued: 4, maxBatch: 2 } },
+    });
+    r.sim.control.mutate(300);
+    const { withoutManualSync } = await settledDigest(r);
+    expect(withoutManualSync).toBe(true);
+    const st = r.client.status();
+    expect(st.state).toBe('connected');
+    expect(st.pipeline.received).toBe(300);
+    const { applied, duplicate, stale, invalid, rate_limited } = st.pipeline.counts;
+    expect([applied + duplicate + stale, invalid, rate_limited]).toEqual([300, 0, 0]);
+    expect(r.errors).toEqual([]);
+  });
 });
 
 describe('stream: faults', () => {

@@ -10,8 +10,19 @@
  *   `dirtyMaxDelayMs` so a sustained flood still gets periodic catch-ups). The listing then
  *   delivers what the socket dropped; the store's version guard absorbs the repeats.
  * - Arrival-time work (parse, rate limit, seq) is synchronous; store writes are applied in
- *   arrival order from a queue, so a slow write never reorders events (a backlog of skill
- *   updates goes in batches when the sink offers a batch write).
+ *   arrival order from a queue, so a slow write never reorders events. Consecutive skill
+ *   updates go in one batch when the sink offers a batch write: one store transaction for
+ *   many events (SQLite's commit, which also flushes the FTS index, is shared).
+ * - The queue is drained on the next turn of the event loop, not inside the socket callback,
+ *   so every frame of a network read is queued before the first write; and the drain yields
+ *   to I/O again after every `maxBatch` messages written, so a backlog is read while it is
+ *   written (batches fill up to `maxBatch`) and the rest of the process (HTTP, timers) is not
+ *   held for the whole backlog. At low rates a batch is what one loop turn brought: no timer
+ *   is waited on, latency stays one write. A yield is `setImmediate`, not a clock timer: it
+ *   orders work, it does not measure time.
+ * - The queue is bounded: above `maxQueued` waiting messages the pipeline asks its owner to
+ *   stop reading the socket (TCP then holds the rest at the sender) and to read again once
+ *   half of it is written. Nothing is dropped for it.
  * - Outcome counts, lastMessageAt and lastSeq go to the ws state row in batches (every
  *   `flushIntervalMs`), so the hot path is one store write per event, not three.
  * - Reordering is not a gap: a missing seq gets `gapGraceMs` to arrive before it counts.
@@ -45,6 +56,8 @@ export interface MessagePipelineOptions {
   readonly flushIntervalMs: number;
   /** Queued skill updates applied in one batch when the sink supports it. */
   readonly maxBatch: number;
+  /** Waiting messages above which reading is paused (onBackpressure), resumed at half. */
+  readonly maxQueued: number;
 }
 
 export const DEFAULT_MESSAGE_PIPELINE: MessagePipelineOptions = Object.freeze({
@@ -57,6 +70,7 @@ export const DEFAULT_MESSAGE_PIPELINE: MessagePipelineOptions = Object.freeze({
   maxTrackedGap: 1_000,
   flushIntervalMs: 1_000,
   maxBatch: 256,
+  maxQueued: 2_048,
 });
 
 export type OutcomeCounts = Record<WsOutcome, number>;
@@ -83,9 +97,17 @@ export interface MessagePipelineDeps {
   /** lastSeq persisted in the ws state row (resume after a restart). */
   readonly initialSeq?: number | null;
   readonly onError?: (err: unknown) => void;
+  /**
+   * true: too many messages wait for their write, stop reading the socket; false: read again.
+   * Called on changes only.
+   */
+  readonly onBackpressure?: (paused: boolean) => void;
 }
 
 type Reply = (message: ClientWsMessage) => void;
+
+/** Resolves after the I/O callbacks that are ready have run (see the header). */
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 type DataMessage = Exclude<WsMessage, { type: 'ping' | 'pong' | 'unknown' }>;
 
 const zeroCounts = (): OutcomeCounts => Object.fromEntries(WS_OUTCOMES.map((o) => [o, 0])) as OutcomeCounts;
@@ -96,12 +118,14 @@ export class MessagePipeline {
   readonly #clock: Clock;
   readonly #options: MessagePipelineOptions;
   readonly #onError: (err: unknown) => void;
+  readonly #onBackpressure: (paused: boolean) => void;
   readonly #bucket: TokenBucket;
 
   // Apply queue (arrival order).
   #queue: DataMessage[] = [];
   #head = 0;
   #draining: Promise<void> | null = null;
+  #paused = false;
 
   // Counters: totals for metrics, and deltas not yet written to the store.
   readonly #totals = zeroCounts();
@@ -136,6 +160,7 @@ export class MessagePipeline {
     this.#clock = deps.clock ?? systemClock;
     this.#options = { ...DEFAULT_MESSAGE_PIPELINE, ...deps.options };
     this.#onError = deps.onError ?? (() => {});
+    this.#onBackpressure = deps.onBackpressure ?? (() => {});
     this.#lastSeq = deps.initialSeq ?? null;
     this.#persistedSeq = this.#lastSeq;
     this.#bucket = new TokenBucket(
@@ -222,6 +247,7 @@ export class MessagePipeline {
     if (msg.seq !== undefined) this.#trackSeq(msg.seq);
     this.#queue.push(msg);
     this.#draining ??= this.#drain();
+    if (!this.#paused && this.#queue.length - this.#head >= this.#options.maxQueued) this.#setPaused(true);
     this.#armFlush();
   }
 
@@ -280,14 +306,23 @@ export class MessagePipeline {
 
   async #drain(): Promise<void> {
     try {
+      // Starts with a yield; then one after every maxBatch messages written.
+      let sinceYield = this.#options.maxBatch;
       while (this.#head < this.#queue.length) {
+        if (sinceYield >= this.#options.maxBatch) {
+          await yieldToIo();
+          sinceYield = 0;
+        }
         const batch = this.#takeBatch();
         if (batch !== null) await this.#applyBatch(batch);
         else await this.#applyOne(this.#queue[this.#head++] as DataMessage);
+        sinceYield += batch?.length ?? 1;
         if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
           this.#queue = this.#queue.slice(this.#head);
           this.#head = 0;
         }
+        if (this.#paused && (this.#queue.length - this.#head) * 2 <= this.#options.maxQueued)
+          this.#setPaused(false);
       }
       this.#queue = [];
       this.#head = 0;
@@ -296,10 +331,20 @@ export class MessagePipeline {
     }
   }
 
+  #setPaused(paused: boolean): void {
+    this.#paused = paused;
+    try {
+      this.#onBackpressure(paused);
+    } catch (err) {
+      this.#onError(err);
+    }
+  }
+
   /**
-   * Consecutive queued skill updates of distinct skills (a repeated id ends the batch, so
-   * two versions of one skill are never judged against the same stored row), when the sink
-   * has a batch path and more than one is waiting. Null: apply the head message alone.
+   * The consecutive queued skill updates at the head (up to maxBatch), when the sink has a
+   * batch path and more than one is waiting. One skill may come more than once: the batch
+   * path applies them in order, each judged against the one before (see StreamSink). Null:
+   * apply the head message alone.
    */
   #takeBatch(): Skill[] | null {
     if (!this.#sink.applySkills) return null;
@@ -307,12 +352,10 @@ export class MessagePipeline {
     const first = q[this.#head];
     const next = q[this.#head + 1];
     if (first?.type !== 'skill_update' || next?.type !== 'skill_update') return null;
-    const ids = new Set<string>();
     const skills: Skill[] = [];
     for (let i = this.#head; i < q.length && skills.length < this.#options.maxBatch; i++) {
       const m = q[i] as DataMessage;
-      if (m.type !== 'skill_update' || ids.has(m.data.skill_id)) break;
-      ids.add(m.data.skill_id);
+      if (m.type !== 'skill_update') break;
       skills.push(m.data);
     }
     this.#head += skills.length;

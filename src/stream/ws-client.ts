@@ -11,7 +11,8 @@
  * `terminate()`d (a dead peer never completes a closing handshake) and the machine backs off.
  * A half-open socket is therefore detected within pingIntervalMs + pongTimeoutMs of its last
  * frame. The check re-arms lazily, so the hot path (thousands of frames a second) touches no
- * timer: it writes one number.
+ * timer: it writes one number. While the pipeline holds reading paused (its queue is full,
+ * backpressure), silence proves nothing and no ping is sent.
  *
  * Credentials go in the upgrade request's headers; only the configured legacy mode puts the
  * token in the query string, and the URL recorded in the state row never carries it.
@@ -151,6 +152,8 @@ export class WsClient {
   #lastInboundAt = 0;
   #pingSentAt: number | null = null;
   #closing = new Set<Promise<void>>();
+  /** The pipeline's queue is full: the socket is not read until it drains (backpressure). */
+  #readPaused = false;
 
   // Lifecycle timers (reconnect, probe, stability).
   #retryTimer: TimerHandle | null = null;
@@ -211,6 +214,13 @@ export class WsClient {
       options: this.#options.pipeline,
       initialSeq: saved.lastSeq,
       onError: this.#onError,
+      onBackpressure: (paused) => {
+        this.#readPaused = paused;
+        const ws = this.#ws;
+        if (ws === null) return;
+        if (paused) ws.pause();
+        else ws.resume();
+      },
     });
     await this.#store.updateWsState({ url: this.#safeUrl, connected: false });
     this.#dispatch({ type: 'start', enabled: this.#enabled });
@@ -443,6 +453,7 @@ export class WsClient {
     this.#lastInboundAt = now;
     this.#pingSentAt = null;
     this.#armLiveness(this.#options.pingIntervalMs);
+    if (this.#readPaused) this.#ws?.pause();
     const pipeline = this.#pipeline;
     pipeline?.connectionOpened();
     const seq = pipeline?.lastSeq ?? null;
@@ -463,6 +474,12 @@ export class WsClient {
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     const now = this.#clock.now();
     const { pingIntervalMs, pongTimeoutMs } = this.#options;
+    if (this.#readPaused) {
+      // We are not reading (backpressure): silence proves nothing. Look again later.
+      this.#pingSentAt = null;
+      this.#armLiveness(pingIntervalMs);
+      return;
+    }
     if (this.#pingSentAt !== null) {
       if (this.#lastInboundAt >= this.#pingSentAt) {
         // Answered (by a pong or by any other frame).
