@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { skillContentHash, type Skill } from '../src/remote/contract.js';
 import { SkillsyncError } from '../src/core/errors.js';
 import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
-import { LATEST_SCHEMA_VERSION } from '../src/store/postgres/migrations.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../src/store/postgres/migrations.js';
+import { searchVector, skillColumns } from '../src/store/postgres/pg-rows.js';
 import type { Store } from '../src/store/store.js';
 import type { ApplyPageInput, ListingCheckpoint, SkillUpsert } from '../src/store/types.js';
 import {
@@ -183,6 +184,47 @@ if (unreachable !== null && PG_REQUIRED) {
       const err = await rejection(openPostgresStore({ url: PG_TEST_URL, schema }));
       expect(err.code).toBe('SKILLSYNC_ERR_STORE_SCHEMA_TOO_NEW');
       expect(err.retryable).toBe(false);
+    });
+
+    it('upgrades a version 1 schema with data: category search, deletes and integrity work after it', async () => {
+      const schema = freshSchemaName('sk_v1');
+      schemas.push(schema);
+      const sql = adminSql();
+      const s = skill(3, { category: 'Données & co' });
+      try {
+        // The schema as the first release left it, with one skill written as it wrote them.
+        await sql.begin(async (tx) => {
+          await tx.unsafe(`CREATE SCHEMA "${schema}"`);
+          await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
+          await tx.unsafe('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL)');
+          for (const st of MIGRATIONS[0]!.statements) await tx.unsafe(st);
+          await tx.unsafe(`INSERT INTO schema_migrations VALUES (1, 'initial schema')`);
+          const c = skillColumns(s, skillContentHash(s));
+          // Version 1 built the vector without the category facet.
+          const v1Search = searchVector(s.name, s.tags as string[], s.description as string);
+          await tx`INSERT INTO skills (skill_id, base, name, category, search, source)
+            VALUES (${c.skill_id}, ${tx.json(s as never)}, ${c.name}, ${c.category}, ${v1Search}::tsvector, 'full')`;
+          await tx`INSERT INTO skill_sync (skill_id, content_hash, fetched_at, expires_at)
+            VALUES (${c.skill_id}, ${c.content_hash}, 1, 2)`;
+        });
+      } finally {
+        await sql.end();
+      }
+      const store = await freshStore({ schema });
+      const found = await store.searchSkills({ category: 'Données & co', page: 1, pageSize: 5, now: 0 });
+      expect(found.items.map((i) => i.skillId)).toEqual([s.skill_id]);
+      const withText = await store.searchSkills({
+        text: 'thing',
+        category: 'Données & co',
+        page: 1,
+        pageSize: 5,
+        now: 0,
+      });
+      expect(withText.total).toBe(1);
+      expect(await store.integrityCheck()).toEqual([]);
+      expect(await store.deleteSkill(s.skill_id, { now: 0 })).toBe(true);
+      expect(await store.integrityCheck()).toEqual([]);
+      expect(await store.digest()).toBe(await (await freshStore()).digest());
     });
 
     it('ignores its own ?schema= and ?pool= parameters if they are left in the URL', async () => {

@@ -2,6 +2,7 @@
  * Row <-> domain mapping for the PostgreSQL store: the indexed columns derived from a skill's
  * base, and every table's row read back as its domain record. Pure functions, no I/O.
  */
+import { createHash } from 'node:crypto';
 import type { Category, Skill } from '../../remote/contract.js';
 import { effectiveSkill, textTokens } from '../sqlite/skill-columns.js';
 import type {
@@ -52,7 +53,7 @@ export interface SkillColumns {
   category: string | null;
   skill_type: string | null;
   version: string | null;
-  /** tsvector literal over name, tags and description (see searchVector). */
+  /** tsvector literal over name, tags and description, plus the category facet (see searchVector). */
   search: string;
   average_rating: number | null;
   rating_count: number | null;
@@ -70,15 +71,16 @@ export function skillColumns(
   const e = effectiveSkill(base, local);
   const tags = Array.isArray(e.tags) ? e.tags.filter((t): t is string => typeof t === 'string') : [];
   const updatedAt = str(base.updated_at);
+  const category = str(e.category);
   return {
     skill_id: base.skill_id,
     base,
     // Sort key only (records are read from base/local): bounded so its btree entry always fits.
     name: e.name.slice(0, MAX_NAME_SORT_CHARS),
-    category: str(e.category),
+    category,
     skill_type: str(e.skill_type),
     version: str(e.version),
-    search: searchVector(e.name, tags, str(e.description)),
+    search: searchVector(e.name, tags, str(e.description), category),
     average_rating: num(e.average_rating),
     rating_count: num(e.rating_count),
     install_count: num(e.install_count),
@@ -96,12 +98,37 @@ const MAX_TOKEN_CHARS = 200;
 const MAX_LEXEMES = 4000;
 
 /**
+ * The lexeme standing for an exact category in the search vector: `#c` and the MD5 of the
+ * category's UTF-8 (migration 2 backfills it in SQL with the same formula). A text word can
+ * never produce it or prefix-match it (words are letters and digits only), any category fits
+ * in a lexeme whatever its length, and a text search within a category is one GIN scan of the
+ * AND of both instead of two indexes combined. The category column stays the exact check.
+ */
+export function categoryLexeme(category: string): string {
+  let lexeme = categoryLexemes.get(category);
+  if (lexeme === undefined) {
+    lexeme = '#c' + createHash('md5').update(category, 'utf8').digest('hex');
+    // Categories repeat across a catalog: a small memo saves a hash per row on the write path,
+    // bounded so odd data cannot grow it forever.
+    if (categoryLexemes.size >= 10_000) categoryLexemes.clear();
+    categoryLexemes.set(category, lexeme);
+  }
+  return lexeme;
+}
+const categoryLexemes = new Map<string, string>();
+
+/**
  * The search vector as a tsvector literal: every word (letters and digits, lower-cased: the
  * tokenizer the query side and the SQLite store use) of the name (weight A, position 1), the
- * tags (B, 2) and the description (C, 3). Tokens hold only letters and digits, so they need
- * no escaping inside the quotes.
+ * tags (B, 2) and the description (C, 3), then the category facet (no position: ranking never
+ * asks for it). Tokens hold only letters and digits, so they need no escaping inside the quotes.
  */
-export function searchVector(name: string, tags: readonly string[], description: string | null): string {
+export function searchVector(
+  name: string,
+  tags: readonly string[],
+  description: string | null,
+  category: string | null = null,
+): string {
   const lexemes = new Map<string, string>();
   const add = (text: string, pos: string): void => {
     for (const t of textTokens(text)) {
@@ -117,6 +144,7 @@ export function searchVector(name: string, tags: readonly string[], description:
   if (description !== null) add(description, '3C');
   let out = '';
   for (const [t, pos] of lexemes) out += `${out === '' ? '' : ' '}'${t}':${pos}`;
+  if (category !== null) out += `${out === '' ? '' : ' '}'${categoryLexeme(category)}'`;
   return out;
 }
 

@@ -1,14 +1,16 @@
 /**
- * Skill search on PostgreSQL: the tsvector column (name, tags, description; built in JS by
- * searchVector) with its GIN index, plus a btree on category. The tag filter narrows rows
- * through the tag words in the vector, then checks the exact tag on the effective JSON (as the
- * SQLite store does); no separate tag index to maintain on every write. Every word of the text must occur as a word prefix, as in the SQLite store
- * (the same tokenizer, textTokens, builds both queries). The total comes from a window count
- * in the same statement, so a page costs one round trip.
+ * Skill search on PostgreSQL: the tsvector column (name, tags, description and a category
+ * facet; built in JS by searchVector) with its GIN index. Text, category and tag become one
+ * tsquery, so a filtered search is one GIN scan. The category lexeme is a hash, so the
+ * category column is still compared exactly; the tag filter narrows rows through the tag words
+ * in the vector, then checks the exact tag on the effective JSON (as the SQLite store does).
+ * Every word of the text must occur as a word prefix, as in the SQLite store (the same
+ * tokenizer, textTokens, builds both queries). The total comes from a window count in the
+ * same statement, so a page costs one round trip.
  */
 import type { SkillPageResult, SkillQuery } from '../types.js';
 import { textTokens } from '../sqlite/skill-columns.js';
-import { SKILL_COLUMNS, SKILL_FROM, toSkillRecord } from './pg-rows.js';
+import { SKILL_COLUMNS, SKILL_FROM, categoryLexeme, toSkillRecord } from './pg-rows.js';
 import type { Q } from './pg-sql.js';
 
 /**
@@ -31,7 +33,9 @@ function tagTsQuery(tag: string | undefined): string | null {
 export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageResult> {
   const ts = tsQueryText(query.text);
   const tagTs = tagTsQuery(query.tag);
-  const filterTs = ts !== null && tagTs !== null ? `${ts} & ${tagTs}` : (ts ?? tagTs);
+  const categoryTs = query.category !== undefined ? `'${categoryLexeme(query.category)}'` : null;
+  const filterParts = [ts, tagTs, categoryTs].filter((p): p is string => p !== null);
+  const filterTs = filterParts.length > 0 ? filterParts.join(' & ') : null;
   const pageSize = Math.max(1, Math.floor(query.pageSize));
   const offset = (Math.max(1, Math.floor(query.page)) - 1) * pageSize;
   const where = q`WHERE true
@@ -75,9 +79,14 @@ export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageRe
   if (filtered) {
     // A filtered page evaluates its whole match set before sorting anyway (the text search
     // has to find every match to rank them): the window count adds nothing, and one
-    // statement scans the indexes once instead of twice.
-    const rows = await q`SELECT ${q.unsafe(SKILL_COLUMNS)}, count(*) OVER () AS total_count
-      FROM ${q.unsafe(SKILL_FROM)} ${where} ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}`;
+    // statement scans the index once instead of twice. The matches are ranked and counted
+    // from the skills rows alone; only the page's rows are joined with their sync rows and
+    // read in full (joining every match cost more than the search itself).
+    const rows = await q`SELECT ${q.unsafe(SKILL_COLUMNS)}, m.total_count
+      FROM (SELECT s.skill_id, count(*) OVER () AS total_count FROM skills s ${where}
+        ORDER BY ${order} LIMIT ${pageSize} OFFSET ${offset}) m
+      JOIN skills s ON s.skill_id = m.skill_id JOIN skill_sync f ON f.skill_id = s.skill_id
+      ORDER BY ${order}`;
     if (rows.length > 0 || offset === 0) {
       return {
         items: rows.map((r) => toSkillRecord(r, query.now)),

@@ -26,6 +26,7 @@ import type {
   SkillOverrides,
   SkillUpsert,
 } from '../types.js';
+import type postgres from 'postgres';
 import { jsonb, type Q } from './pg-sql.js';
 import { isoToMs, skillColumns } from './pg-rows.js';
 
@@ -195,6 +196,31 @@ export async function writeSkills(
   }
   await rewriteColumns(tx, [...recompute]);
   return out;
+}
+
+/**
+ * Deletes skills by id with their sync rows, in one statement (no foreign key cascades them:
+ * see migration 2). Returns how many skills were deleted.
+ */
+export async function deleteSkillsById(q: Q, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const [r] = await q`
+    WITH s AS (DELETE FROM skills WHERE skill_id = ANY(${[...ids]}::text[]) RETURNING skill_id),
+      f AS (DELETE FROM skill_sync WHERE skill_id IN (SELECT skill_id FROM s))
+    SELECT count(*) AS n FROM s`;
+  return Number(r?.['n'] ?? 0);
+}
+
+/**
+ * Deletes the skills whose sync row matches `where` (a condition on skill_sync: unseen since a
+ * listing, expired) with their sync rows, in one statement. Returns how many skills.
+ */
+export async function deleteSkillsBySync(q: Q, where: postgres.Fragment): Promise<number> {
+  const [r] = await q`
+    WITH f AS (DELETE FROM skill_sync WHERE ${where} RETURNING skill_id),
+      s AS (DELETE FROM skills WHERE skill_id IN (SELECT skill_id FROM f) RETURNING 1)
+    SELECT count(*) AS n FROM s`;
+  return Number(r?.['n'] ?? 0);
 }
 
 /**

@@ -68,7 +68,13 @@ import {
   toWsState,
   type Row,
 } from './pg-rows.js';
-import { mergeAggregates, rewriteColumns, writeSkills } from './pg-skill-writes.js';
+import {
+  deleteSkillsById,
+  deleteSkillsBySync,
+  mergeAggregates,
+  rewriteColumns,
+  writeSkills,
+} from './pg-skill-writes.js';
 import { searchSkills } from './pg-search.js';
 import {
   createSql,
@@ -187,11 +193,9 @@ export class PostgresStore implements Store {
         input.items,
         { now: input.now, ttlMs: input.ttlMs, epoch: input.epoch, source: input.source, guard: input.guard },
         () => [
-          input.tombstones.length > 0
-            ? tx`DELETE FROM skills WHERE skill_id = ANY(${[...input.tombstones]}::text[])`.then((r) => {
-                deleted = r.count;
-              })
-            : Promise.resolve(),
+          deleteSkillsById(tx, input.tombstones).then((n) => {
+            deleted = n;
+          }),
           writeCheckpoint(tx, input.checkpoint),
           input.watermark !== undefined
             ? tx`UPDATE sync_state SET watermark = ${input.watermark} WHERE id = 1`
@@ -260,10 +264,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteSkill(skillId: string, _options: { now: number }): Promise<boolean> {
-    return this.#run(
-      'deleteSkill',
-      async (q) => (await q`DELETE FROM skills WHERE skill_id = ${skillId}`).count > 0,
-    );
+    return this.#run('deleteSkill', async (q) => (await deleteSkillsById(q, [skillId])) > 0);
   }
 
   async applyRatingAggregates(
@@ -307,10 +308,9 @@ export class PostgresStore implements Store {
 
   async deleteUnseenSkills(listingStartedAt: number, _now: number): Promise<number> {
     return this.#tx('deleteUnseenSkills', async (tx) => {
-      const gone = await tx`DELETE FROM skills
-        WHERE skill_id IN (SELECT skill_id FROM skill_sync WHERE fetched_at < ${listingStartedAt})`;
+      const gone = await deleteSkillsBySync(tx, tx`fetched_at < ${listingStartedAt}`);
       await markListingComplete(tx, listingStartedAt);
-      return gone.count;
+      return gone;
     });
   }
 
@@ -332,10 +332,9 @@ export class PostgresStore implements Store {
           'There are no held deletions to confirm.',
         );
       }
-      const gone = await tx`DELETE FROM skills
-        WHERE skill_id IN (SELECT skill_id FROM skill_sync WHERE fetched_at < ${startedAt})`;
+      const gone = await deleteSkillsBySync(tx, tx`fetched_at < ${startedAt}`);
       await markListingComplete(tx, startedAt);
-      return gone.count;
+      return gone;
     });
   }
 
@@ -345,11 +344,13 @@ export class PostgresStore implements Store {
       const listedAt = (s?.['last_complete_listing_at'] ?? null) as number | null;
       if (listedAt === null) return { skills: 0, categories: 0 };
       // Expired, and a complete listing that started at or after the expiry did not see it.
-      const skills = await tx`DELETE FROM skills WHERE skill_id IN (SELECT skill_id FROM skill_sync
-        WHERE expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt})`;
+      const skills = await deleteSkillsBySync(
+        tx,
+        tx`expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt}`,
+      );
       const categories = await tx`DELETE FROM categories
         WHERE expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt}`;
-      return { skills: skills.count, categories: categories.count };
+      return { skills, categories: categories.count };
     });
   }
 
@@ -956,6 +957,8 @@ export class PostgresStore implements Store {
           (SELECT count(*) FROM skill_sync WHERE fetched_at > expires_at) AS bad_ttl,
           (SELECT count(*) FROM skills s WHERE NOT EXISTS (SELECT 1 FROM skill_sync f WHERE f.skill_id = s.skill_id))
             AS no_sync_row,
+          (SELECT count(*) FROM skill_sync f WHERE NOT EXISTS (SELECT 1 FROM skills s WHERE s.skill_id = f.skill_id))
+            AS orphan_sync_rows,
           (SELECT count(*) FROM skills WHERE local IS NULL AND NOT starts_with(base->>'name', name)) AS bad_name,
           (SELECT count(*) FROM (SELECT skill_id FROM conflicts WHERE status = 'open'
               GROUP BY skill_id HAVING count(*) > 1) x) AS open_dupes,
@@ -967,6 +970,7 @@ export class PostgresStore implements Store {
         problems.push(`${n('id_mismatch')} skills whose base skill_id differs from the key`);
       if (n('bad_ttl') > 0) problems.push(`${n('bad_ttl')} skills with fetched_at after expires_at`);
       if (n('no_sync_row') > 0) problems.push(`${n('no_sync_row')} skills without their sync row`);
+      if (n('orphan_sync_rows') > 0) problems.push(`${n('orphan_sync_rows')} sync rows without their skill`);
       if (n('bad_name') > 0) problems.push(`${n('bad_name')} skills whose name column differs from the base`);
       if (n('open_dupes') > 0) problems.push(`${n('open_dupes')} skills with more than one open conflict`);
       if (n('lease_missing') > 0)
