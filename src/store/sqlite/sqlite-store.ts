@@ -366,7 +366,10 @@ export class SqliteStore implements Store {
       }
       db.pragma(`synchronous = ${(options.synchronous ?? DEFAULT_SQLITE_OPTIONS.synchronous).toUpperCase()}`);
       db.pragma('foreign_keys = ON');
-      db.pragma('temp_store = MEMORY');
+      // Temporary storage in files (the default): a sort larger than the page cache (building
+      // the deferred indexes after a first load of 1M skills) spills to disk instead of
+      // growing the heap (+115 MB peak RSS in memory, +28 MB with files).
+      db.pragma('temp_store = FILE');
       const cacheKiB = Math.max(
         1024,
         Math.floor(options.cacheSizeKiB ?? DEFAULT_SQLITE_OPTIONS.cacheSizeKiB),
