@@ -250,7 +250,8 @@ async function main(): Promise<void> {
     console.log(
       `CPU per event: socket path ${round(applyCpuUs, 1)} µs (simulator included), batched store floor ` +
         `${round(batchCpuUs, 1)} µs -> one idle core could apply ${round(1e6 / applyCpuUs, 0)} events/s ` +
-        `(load average now ${round(loadavg()[0] ?? 0, 1)})`,
+        `(load average now ${round(loadavg()[0] ?? 0, 1)}); less the sender side's ${round(sender.cpuUs, 1)} µs ` +
+        `(an estimate of the client's own cost): ${round(applyCpuUs - sender.cpuUs, 1)} µs`,
     );
 
     // ---- 3. latency at RATE events/s --------------------------------------------------------
@@ -300,6 +301,7 @@ async function main(): Promise<void> {
         applyStoreTransactions: burstTransactions,
         applyCpuUsPerEvent: round(applyCpuUs, 1),
         applyCpuBoundEventsPerSec: round(1e6 / applyCpuUs, 0),
+        applyCpuUsPerEventLessSender: round(applyCpuUs - sender.cpuUs, 1),
         senderEventsPerSec: round(sender.perSec, 0),
         senderCpuUsPerEvent: round(sender.cpuUs, 1),
         applyVsSenderRatio: round(applyPerSec / sender.perSec, 3),
