@@ -1512,11 +1512,78 @@ export class SqliteStore implements Store {
     };
   }
 
+  /**
+   * Group commit of local actions. A rating or an install is a small transaction whose cost is
+   * its commit: WAL writes every page it touched whole (6-7 pages), with a checksum. Actions
+   * that arrive in the same turn of the event loop (concurrent HTTP requests, a Promise.all)
+   * therefore share one IMMEDIATE transaction: they are queued, and one setImmediate callback
+   * runs them in arrival order, each in its own savepoint, and commits once. No caller's
+   * promise settles before that commit, so an acknowledged action is as durable as before
+   * (read-your-writes, nothing lost on a crash). An action that throws (unknown skill, bad
+   * input) rolls back to its savepoint and only its caller gets the error; when the
+   * transaction fails as a whole (BEGIN, COMMIT, or an error that ended it, like a full disk)
+   * nothing of it is committed and every caller in it gets the error. A lone action (a
+   * sequential caller) runs in a transaction of its own, as before, one loop turn later.
+   */
+  #actionQueue: {
+    run: () => unknown;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+
+  #queueAction<T>(operation: string, run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const queued = this.#actionQueue.push({
+        run,
+        resolve: (value) => resolve(value as T),
+        reject: (error) => reject(toStoreError(error, operation)),
+      });
+      if (queued === 1) setImmediate(() => this.#commitActions());
+    });
+  }
+
+  #commitActions(): void {
+    const batch = this.#actionQueue;
+    this.#actionQueue = [];
+    if (batch.length === 1) {
+      const action = batch[0]!;
+      try {
+        action.resolve(this.#inTx.immediate(action.run));
+      } catch (error) {
+        action.reject(error);
+      }
+      return;
+    }
+    let outcomes: { ok: boolean; value: unknown }[];
+    try {
+      outcomes = this.#inTx.immediate(() =>
+        batch.map((action) => {
+          try {
+            // Called inside the transaction, the wrapper opens a savepoint.
+            return { ok: true, value: this.#inTx(action.run) };
+          } catch (error) {
+            // Some failures (a full disk, I/O) end the transaction: nothing of it can commit.
+            if (!this.#db.inTransaction) throw error;
+            return { ok: false, value: error };
+          }
+        }),
+      ) as { ok: boolean; value: unknown }[];
+    } catch (error) {
+      for (const action of batch) action.reject(error);
+      return;
+    }
+    batch.forEach((action, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) action.resolve(outcome.value);
+      else action.reject(outcome.value);
+    });
+  }
+
   recordRating(
     input: { skillId: string; userId: string; rating: number; comment: string | null },
     outbox: EnqueueInput,
   ): Promise<{ rating: RatingRecord; outbox: OutboxItem }> {
-    return this.#tx('recordRating', () => {
+    return this.#queueAction('recordRating', () => {
       if (!Number.isInteger(input.rating) || input.rating < 1 || input.rating > 5) {
         throw new SkillsyncError('SKILLSYNC_ERR_ACTION_INVALID', 'a rating is an integer from 1 to 5', {
           details: { rating: input.rating },
@@ -1569,7 +1636,7 @@ export class SqliteStore implements Store {
   }
 
   enqueue(input: EnqueueInput & { skillId?: string }): Promise<OutboxItem> {
-    return this.#tx('enqueue', () => {
+    return this.#queueAction('enqueue', () => {
       if (input.skillId !== undefined) this.#requireSkill(input.skillId);
       const payloadSkill = input.payload['skill_id'];
       const skillId = input.skillId ?? (typeof payloadSkill === 'string' ? payloadSkill : null);
