@@ -1,14 +1,15 @@
 /**
  * The hot write path: applying a batch of skills inside the caller's transaction.
  *
- * Two set-based statements per batch, whatever its size:
+ * Set-based statements, a handful per batch whatever its size:
  * 1. Touch: one statement joins the batch's (id, hash) pairs with the table and bumps
  *    fetched_at/expires_at of every skill whose content hash is unchanged, in the narrow
  *    skill_sync rows (the wide row only when the remote time moved). It carries no payloads,
  *    so re-applying an unchanged page costs one small statement.
- * 2. Upsert: the rest of the batch (new, or a different hash) goes as one JSON document through
- *    jsonb_to_recordset into INSERT ... ON CONFLICT DO UPDATE [WHERE, under the version guard,
- *    the incoming remote time is not older], its sync rows in the same statement. RETURNING
+ * 2. Upsert: the rest of the batch (new, or a different hash) goes in chunks of JSON documents
+ *    through jsonb_to_recordset into INSERT ... ON CONFLICT DO UPDATE [WHERE, under the version
+ *    guard, the incoming remote time is not older], its sync rows in the same statement. The
+ *    chunks are pipelined: the server writes one while the next is serialized here. RETURNING
  *    tells which rows were written; the ones neither touched nor written were refused by the
  *    guard (stale).
  * Rows are sent sorted by skill_id so concurrent writers lock them in the same order.
@@ -28,7 +29,7 @@ import type {
 } from '../types.js';
 import type postgres from 'postgres';
 import { jsonb, type Q } from './pg-sql.js';
-import { isoToMs, skillColumns } from './pg-rows.js';
+import { isoToMs, skillColumns, type Row } from './pg-rows.js';
 
 export interface WriteOptions {
   now: number;
@@ -119,53 +120,29 @@ export async function writeSkills(
   for (const r of touched) out.unchangedIds.add(r['skill_id'] as string);
   out.unchanged = out.unchangedIds.size;
 
-  const rest = items
-    .filter((i) => !out.unchangedIds.has(i.skill.skill_id))
-    .map((i) => skillColumns(i.skill, i.contentHash));
+  const rest = items.filter((i) => !out.unchangedIds.has(i.skill.skill_id));
   const withLocal = new Set<string>();
   if (rest.length === 0) await Promise.all(alongside());
   else {
-    const versionGuard =
-      o.guard === 'version'
-        ? tx`WHERE skills.remote_updated_ms IS NULL OR excluded.remote_updated_ms IS NULL
-                OR excluded.remote_updated_ms >= skills.remote_updated_ms`
-        : tx``;
-    // The wide row and its sync row in one statement; the sync row is written only for the
-    // skills the guard let through.
-    const upsert = tx`
-      WITH x AS MATERIALIZED (
-        SELECT * FROM jsonb_to_recordset(${JSON.stringify(rest)}::text::jsonb) AS x(skill_id text,
-          base jsonb, name text, category text, skill_type text, version text, search text,
-          average_rating double precision, rating_count bigint, install_count bigint,
-          remote_updated_at text, remote_updated_ms bigint, content_hash text)
-      ), w AS (
-        INSERT INTO skills AS skills (skill_id, base, name, category, skill_type, version, search,
-          average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms, source)
-        SELECT x.skill_id, x.base, x.name, x.category, x.skill_type, x.version, x.search::tsvector,
-          x.average_rating, x.rating_count, x.install_count, x.remote_updated_at, x.remote_updated_ms,
-          ${o.source}
-        FROM x
-        ON CONFLICT (skill_id) DO UPDATE SET
-          base = excluded.base, name = excluded.name, search = excluded.search,
-          category = excluded.category, skill_type = excluded.skill_type, version = excluded.version,
-          average_rating = excluded.average_rating, rating_count = excluded.rating_count,
-          install_count = excluded.install_count, remote_updated_at = excluded.remote_updated_at,
-          remote_updated_ms = excluded.remote_updated_ms, source = excluded.source
-        ${versionGuard}
-        RETURNING skills.skill_id, skills.local IS NOT NULL AS has_local
-      ), f AS (
-        INSERT INTO skill_sync AS f (skill_id, content_hash, fetched_at, expires_at, epoch)
-        SELECT x.skill_id, x.content_hash, ${o.now}, ${expiresAt}, ${o.epoch} FROM x JOIN w USING (skill_id)
-        ON CONFLICT (skill_id) DO UPDATE SET content_hash = excluded.content_hash,
-          fetched_at = excluded.fetched_at, expires_at = excluded.expires_at, epoch = excluded.epoch
-      )
-      SELECT skill_id, has_local FROM w`;
-    // postgres.js sends a query when it is first awaited: start the upsert before the others.
-    const upserted = upsert.then((rows) => rows);
-    const [written] = await Promise.all([upserted, ...alongside()]);
-    for (const r of written) {
-      out.applied.add(r['skill_id'] as string);
-      if (r['has_local'] === true) withLocal.add(r['skill_id'] as string);
+    // The rest goes in chunks, each sent as soon as it is serialized: the server writes one
+    // chunk while this process computes the columns of the next, instead of waiting for the
+    // whole page to be serialized first.
+    const sent: Promise<readonly Row[]>[] = [];
+    for (let at = 0; at < rest.length; at += UPSERT_CHUNK) {
+      if (at > 0) await yieldToIo();
+      const cols = rest.slice(at, at + UPSERT_CHUNK).map((i) => skillColumns(i.skill, i.contentHash));
+      const chunk = upsertStatement(tx, JSON.stringify(cols), o, expiresAt).then((rows) => rows);
+      // Handled at once (Promise.all below reports it): a failed chunk must not surface as an
+      // unhandled rejection while the next one is being serialized.
+      chunk.catch(() => undefined);
+      sent.push(chunk);
+    }
+    const [written] = await Promise.all([Promise.all(sent), ...alongside()]);
+    for (const rows of written) {
+      for (const r of rows) {
+        out.applied.add(r['skill_id'] as string);
+        if (r['has_local'] === true) withLocal.add(r['skill_id'] as string);
+      }
     }
   }
   out.upserted = out.applied.size;
@@ -196,6 +173,56 @@ export async function writeSkills(
   }
   await rewriteColumns(tx, [...recompute]);
   return out;
+}
+
+/** Rows per upsert statement: small enough that the server starts early, large enough that the
+ * per-statement cost stays small. */
+const UPSERT_CHUNK = 250;
+
+/** Lets postgres.js send what was queued and the socket flush it before more CPU work. */
+function yieldToIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * INSERT ... ON CONFLICT DO UPDATE of the skills in `json` (SkillColumns[] as JSON), under the
+ * version guard if asked; their sync rows in the same statement, written only for the skills
+ * the guard let through. Returns the ids written and whether each has local overrides.
+ */
+function upsertStatement(tx: Q, json: string, o: WriteOptions, expiresAt: number) {
+  const versionGuard =
+    o.guard === 'version'
+      ? tx`WHERE skills.remote_updated_ms IS NULL OR excluded.remote_updated_ms IS NULL
+              OR excluded.remote_updated_ms >= skills.remote_updated_ms`
+      : tx``;
+  return tx`
+    WITH x AS MATERIALIZED (
+      SELECT * FROM jsonb_to_recordset(${json}::text::jsonb) AS x(skill_id text,
+        base jsonb, name text, category text, skill_type text, version text, search text,
+        average_rating double precision, rating_count bigint, install_count bigint,
+        remote_updated_at text, remote_updated_ms bigint, content_hash text)
+    ), w AS (
+      INSERT INTO skills AS skills (skill_id, base, name, category, skill_type, version, search,
+        average_rating, rating_count, install_count, remote_updated_at, remote_updated_ms, source)
+      SELECT x.skill_id, x.base, x.name, x.category, x.skill_type, x.version, x.search::tsvector,
+        x.average_rating, x.rating_count, x.install_count, x.remote_updated_at, x.remote_updated_ms,
+        ${o.source}
+      FROM x
+      ON CONFLICT (skill_id) DO UPDATE SET
+        base = excluded.base, name = excluded.name, search = excluded.search,
+        category = excluded.category, skill_type = excluded.skill_type, version = excluded.version,
+        average_rating = excluded.average_rating, rating_count = excluded.rating_count,
+        install_count = excluded.install_count, remote_updated_at = excluded.remote_updated_at,
+        remote_updated_ms = excluded.remote_updated_ms, source = excluded.source
+      ${versionGuard}
+      RETURNING skills.skill_id, skills.local IS NOT NULL AS has_local
+    ), f AS (
+      INSERT INTO skill_sync AS f (skill_id, content_hash, fetched_at, expires_at, epoch)
+      SELECT x.skill_id, x.content_hash, ${o.now}, ${expiresAt}, ${o.epoch} FROM x JOIN w USING (skill_id)
+      ON CONFLICT (skill_id) DO UPDATE SET content_hash = excluded.content_hash,
+        fetched_at = excluded.fetched_at, expires_at = excluded.expires_at, epoch = excluded.epoch
+    )
+    SELECT skill_id, has_local FROM w`;
 }
 
 /**
