@@ -279,6 +279,26 @@ if (unreachable !== null && PG_REQUIRED) {
       expect(await store.integrityCheck()).toEqual([]);
     });
 
+    it('merges the search index pending list off the write path: nothing pending once idle', async () => {
+      const schema = freshSchemaName('sk_merge');
+      schemas.push(schema);
+      const store = await openPostgresStore({ url: PG_TEST_URL, schema, poolSize: 2 });
+      // One page of more rows than a merge waits for, in chunks of the upsert.
+      await store.applySkillPage(page(range(1, 600)));
+      await store.close(); // waits for the merge in progress
+      const sql = adminSql();
+      try {
+        const [r] =
+          await sql`SELECT gin_clean_pending_list(${`"${schema}".skills_search_idx`}::regclass)::int AS pages`;
+        expect(r?.['pages']).toBe(0);
+        const [n] = await sql`SELECT count(*)::int AS n FROM ${sql(schema)}.skills
+          WHERE search @@ ${"'thing' & 'data'"}::tsquery`;
+        expect(n?.['n']).toBe(600);
+      } finally {
+        await sql.end();
+      }
+    });
+
     it('counts a duplicated id within one page once (the last occurrence wins)', async () => {
       const store = await freshStore();
       const a = skill(1, { name: 'first' });

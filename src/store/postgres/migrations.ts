@@ -258,6 +258,17 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE skills SET (fillfactor = 100)`,
     ],
   },
+  {
+    version: 3,
+    name: 'search index pending list merged in the background',
+    statements: [
+      // The store merges the pending list itself, off the write path, after every few hundred
+      // rows written (PendingListMerger in pg-pending-merge.ts): the limit is only the backstop
+      // for a merge that falls behind. At 256 kB every page of 1,000 skills (~1 MB of entries)
+      // merged the list inside its own transaction.
+      `ALTER INDEX skills_search_idx SET (gin_pending_list_limit = 4096)`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

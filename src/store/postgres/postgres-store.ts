@@ -76,6 +76,7 @@ import {
   writeSkills,
 } from './pg-skill-writes.js';
 import { searchSkills } from './pg-search.js';
+import { PendingListMerger } from './pg-pending-merge.js';
 import {
   createSql,
   describeUrl,
@@ -158,11 +159,13 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly #sql: Db;
   readonly #password: string | null;
+  readonly #merger: PendingListMerger;
   #closed = false;
 
   constructor(sql: Db, password: string | null) {
     this.#sql = sql;
     this.#password = password;
+    this.#merger = new PendingListMerger(sql);
   }
 
   /** Runs one statement group outside a transaction, mapping errors. */
@@ -186,7 +189,7 @@ export class PostgresStore implements Store {
   // ---- skills: sync writes -------------------------------------------------------------
 
   async applySkillPage(input: ApplyPageInput): Promise<ApplyResult> {
-    return this.#tx('applySkillPage', async (tx) => {
+    const result = await this.#tx('applySkillPage', async (tx) => {
       let deleted = 0;
       const w = await writeSkills(
         tx,
@@ -211,17 +214,21 @@ export class PostgresStore implements Store {
         conflictsRecorded: w.conflictsRecorded,
       };
     });
+    this.#merger.written(result.upserted);
+    return result;
   }
 
   async applySkillEvent(
     item: SkillUpsert,
     options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
   ): Promise<EventOutcome> {
-    return this.#tx('applySkillEvent', async (tx) => {
+    const outcome = await this.#tx('applySkillEvent', async (tx) => {
       const w = await writeSkills(tx, [item], { ...options, guard: 'version' });
       await this.#bumpConflictTotals(tx, w.conflictsOpened, w.conflictsClosed);
       return w.upserted > 0 ? 'applied' : w.unchanged > 0 ? 'duplicate' : 'stale';
     });
+    if (outcome === 'applied') this.#merger.written(1);
+    return outcome;
   }
 
   async applySkillEvents(
@@ -229,7 +236,7 @@ export class PostgresStore implements Store {
     options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
   ): Promise<EventOutcome[]> {
     if (items.length === 0) return [];
-    return this.#tx('applySkillEvents', async (tx) => {
+    const result = await this.#tx('applySkillEvents', async (tx) => {
       // writeSkills keeps one item per skill id: a batch is written in runs of distinct ids,
       // in order, so a later event for the same skill is guarded by the earlier one.
       const outcomes: EventOutcome[] = [];
@@ -255,6 +262,8 @@ export class PostgresStore implements Store {
       await this.#bumpConflictTotals(tx, opened, closed);
       return outcomes;
     });
+    this.#merger.written(result.filter((o) => o === 'applied').length);
+    return result;
   }
 
   async #bumpConflictTotals(tx: Q, opened: number, closed: number): Promise<void> {
@@ -984,6 +993,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#merger.close();
     await this.#sql.end({ timeout: 5 });
   }
 }
