@@ -299,6 +299,88 @@ if (unreachable !== null && PG_REQUIRED) {
       }
     });
 
+    it('quarantines a record holding U+0000 (PostgreSQL cannot store it) and applies the rest of its page', async () => {
+      const store = await freshStore();
+      const stored = skill(2);
+      await store.applySkillPage(page([stored]));
+      const withNul = [
+        skill(1, { description: 'nul \u0000 inside' }),
+        skill(2, { tags: ['ok', 'bad\u0000tag'], updated_at: '2026-02-01T00:00:00.000Z' }),
+        skill(4, { metadata: { 'k\u0000ey': 1 } }),
+        skill(5, { skill_id: 'skill-\u00005' }),
+      ];
+      const r = await store.applySkillPage(
+        page([skill(3), ...withNul, skill(6)], {
+          now: 20_000,
+          checkpoint: checkpoint(2, 7),
+          runId: 42,
+        }),
+      );
+      expect(r).toMatchObject({ upserted: 2, unchanged: 0, stale: 0, quarantined: 4 });
+      expect((await store.getSkill('skill-00003', 20_000))?.base).toEqual(skill(3));
+      expect((await store.getSkill('skill-00006', 20_000))?.base).toEqual(skill(6));
+      expect(await store.getCheckpoint()).toEqual(checkpoint(2, 7));
+      // A full listing saw the refused record: the stored version stays, seen (not deleted as unseen).
+      expect(await store.getSkill('skill-00002', 20_000)).toMatchObject({ base: stored, fetchedAt: 20_000 });
+      expect(await store.getSkill('skill-00001', 20_000)).toBeNull();
+      const q = await store.listQuarantine({ limit: 10, offset: 0 });
+      expect(q.total).toBe(4);
+      const byKey = new Map(q.items.map((i) => [i.key, i]));
+      expect(byKey.get('skill-00001')).toMatchObject({
+        kind: 'skill',
+        reason: 'description: contains U+0000, which PostgreSQL cannot store',
+        payload: withNul[0],
+        runId: 42,
+        at: 20_000,
+      });
+      expect(byKey.get('skill-00002')?.reason).toBe(
+        'tags[1]: contains U+0000, which PostgreSQL cannot store',
+      );
+      expect(byKey.get('skill-00004')?.reason).toBe(
+        'metadata: a key contains U+0000, which PostgreSQL cannot store',
+      );
+      expect(byKey.get('skill-\uFFFD5')).toMatchObject({ payload: withNul[3] });
+      expect((await store.stats(20_000)).quarantined).toBe(4);
+      // Events: the refused one is reported as not applied, the others apply in the same batch.
+      const events = await store.applySkillEvents([upsert(skill(7)), upsert(skill(8, { name: 'x\u0000' }))], {
+        now: 30_000,
+        ttlMs: 60_000,
+        epoch: 'e1',
+        source: 'websocket',
+      });
+      expect(events).toEqual(['applied', 'stale']);
+      expect(
+        await store.applySkillEvent(upsert(skill(9, { version: '\u0000' })), {
+          now: 30_000,
+          ttlMs: 60_000,
+          epoch: 'e1',
+          source: 'websocket',
+        }),
+      ).toBe('stale');
+      expect((await store.stats(30_000)).quarantined).toBe(6);
+      expect(await store.integrityCheck()).toEqual([]);
+    });
+
+    it('quarantine() stores a key or reason holding U+0000 instead of failing', async () => {
+      const store = await freshStore();
+      await store.quarantine([
+        {
+          kind: 'skill',
+          key: 'a\u0000b',
+          reason: 'bad \u0000 reason',
+          payload: { x: '\u0000' },
+          runId: null,
+          at: 1,
+        },
+      ]);
+      const q = await store.listQuarantine({ limit: 10, offset: 0 });
+      expect(q.items[0]).toMatchObject({
+        key: 'a\uFFFDb',
+        reason: 'bad \uFFFD reason',
+        payload: { x: '\u0000' },
+      });
+    });
+
     it('counts a duplicated id within one page once (the last occurrence wins)', async () => {
       const store = await freshStore();
       const a = skill(1, { name: 'first' });

@@ -125,6 +125,8 @@ export interface ApplyPageInput {
   checkpoint: ListingCheckpoint | null;
   /** Saved in the same transaction (incremental watermark covering this page). */
   watermark?: string;
+  /** The sync run applying the page, for records the store quarantines itself. */
+  runId?: number;
 }
 
 export interface ApplyResult {
@@ -135,6 +137,11 @@ export interface ApplyResult {
   stale: number;
   deleted: number;
   conflictsRecorded: number;
+  /**
+   * Records the store cannot hold and quarantined instead, in the same transaction (PostgreSQL:
+   * strings with U+0000). Only present when there were some.
+   */
+  quarantined?: number;
 }
 
 export type EventOutcome = 'applied' | 'duplicate' | 'stale';

@@ -697,7 +697,11 @@ export class SyncEngine {
           guard: plan.mode === 'full' ? 'listing' : 'version',
           checkpoint,
           ...(newWatermark !== null ? { watermark: newWatermark } : {}),
+          runId,
         });
+        // Records the store could not hold were quarantined by it, in the page's transaction.
+        const refused = applied.quarantined ?? 0;
+        counters.quarantined += refused;
         counters.pages++;
         counters.upserted += applied.upserted;
         counters.unchanged += applied.unchanged;
@@ -713,7 +717,7 @@ export class SyncEngine {
           received: answer.received,
           upserted: applied.upserted,
           unchanged: applied.unchanged,
-          quarantined: answer.invalid.length,
+          quarantined: answer.invalid.length + refused,
           total: answer.total,
           totalPages: answer.total_pages,
         });

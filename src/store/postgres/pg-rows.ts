@@ -14,6 +14,7 @@ import type {
   OutboxItem,
   OutboxKind,
   OutboxStatus,
+  QuarantineInput,
   QuarantineRecord,
   RatingRecord,
   RunRecord,
@@ -266,6 +267,61 @@ export function toRunRecord(r: Row): RunRecord {
     resumedFromCheckpoint: r['resumed_from_checkpoint'] === true,
     error: (r['error'] ?? null) as string | null,
   };
+}
+
+/** Quarantined payloads are kept as JSON text of at most this many characters. */
+const QUARANTINE_MAX_CHARS = 64 * 1024;
+
+/**
+ * The quarantine row of an input. The payload is JSON text (which escapes U+0000); key and
+ * reason are text, where PostgreSQL cannot store U+0000: it becomes U+FFFD there.
+ */
+export function quarantineRow(i: QuarantineInput): Row {
+  let text: string;
+  try {
+    text = JSON.stringify(i.payload) ?? 'null';
+  } catch {
+    text = JSON.stringify(String(i.payload));
+  }
+  const truncated = text.length > QUARANTINE_MAX_CHARS;
+  return {
+    kind: withoutNul(i.kind),
+    key: i.key === null ? null : withoutNul(i.key),
+    reason: withoutNul(i.reason),
+    payload: truncated ? text.slice(0, QUARANTINE_MAX_CHARS) : text,
+    truncated,
+    run_id: i.runId,
+    at: i.at,
+  };
+}
+
+function withoutNul(text: string): string {
+  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
+}
+
+/**
+ * Why PostgreSQL cannot store a JSON value: text and jsonb refuse U+0000, in a string or in a
+ * key. Returns a reason naming where (`description`, `tags[1]`, `metadata.x`), or null when the
+ * value can be stored. Walks the value without allocating: it runs on every written skill.
+ */
+export function unstorableReason(value: unknown, path = ''): string | null {
+  if (typeof value === 'string') {
+    return value.includes('\0') ? `${path || '$'}: contains U+0000, which PostgreSQL cannot store` : null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const r = unstorableReason(value[i], `${path}[${i}]`);
+      if (r !== null) return r;
+    }
+    return null;
+  }
+  for (const key in value) {
+    if (key.includes('\0')) return `${path || '$'}: a key contains U+0000, which PostgreSQL cannot store`;
+    const r = unstorableReason((value as Record<string, unknown>)[key], path === '' ? key : `${path}.${key}`);
+    if (r !== null) return r;
+  }
+  return null;
 }
 
 export function toQuarantineRecord(r: Row): QuarantineRecord {

@@ -29,7 +29,7 @@ import type {
 } from '../types.js';
 import type postgres from 'postgres';
 import { jsonb, type Q } from './pg-sql.js';
-import { isoToMs, skillColumns, type Row } from './pg-rows.js';
+import { isoToMs, quarantineRow, skillColumns, unstorableReason, type Row } from './pg-rows.js';
 
 export interface WriteOptions {
   now: number;
@@ -37,12 +37,16 @@ export interface WriteOptions {
   epoch: string | null;
   source: ChangeSource;
   guard: 'listing' | 'version';
+  /** The sync run writing, for the quarantine rows of refused records. */
+  runId?: number | null;
 }
 
-export interface WriteOutcome extends Omit<ApplyResult, 'deleted'> {
+export interface WriteOutcome extends Omit<ApplyResult, 'deleted' | 'quarantined'> {
   applied: Set<string>;
   unchanged: number;
   unchangedIds: Set<string>;
+  /** Records PostgreSQL cannot store (U+0000), quarantined instead (see refuseUnstorable). */
+  quarantined: number;
   /** New conflicts opened (not updates of an open one). */
   conflictsOpened: number;
   conflictsClosed: number;
@@ -68,7 +72,6 @@ export async function writeSkills(
    */
   alongside: () => PromiseLike<unknown>[] = () => [],
 ): Promise<WriteOutcome> {
-  const items = dedupe(input);
   const out: WriteOutcome = {
     upserted: 0,
     unchanged: 0,
@@ -76,9 +79,11 @@ export async function writeSkills(
     conflictsRecorded: 0,
     applied: new Set(),
     unchangedIds: new Set(),
+    quarantined: 0,
     conflictsOpened: 0,
     conflictsClosed: 0,
   };
+  const items = await refuseUnstorable(tx, dedupe(input), o, out);
   if (items.length === 0) {
     await Promise.all(alongside());
     return out;
@@ -173,6 +178,53 @@ export async function writeSkills(
   }
   await rewriteColumns(tx, [...recompute]);
   return out;
+}
+
+/**
+ * Takes out the items PostgreSQL cannot store (a string or key with U+0000, refused by text
+ * and jsonb alike: one such record used to fail its whole page, and the retries with it) and
+ * quarantines them in the caller's transaction, as the sync engine quarantines records that
+ * fail validation: kind `skill`, the id as key, where the NUL is as reason, the record as
+ * payload. A listing saw the record, so under the listing guard a stored version of it is
+ * touched as seen and kept, as the engine keeps a stored skill whose new payload is invalid.
+ * Returns the storable items.
+ */
+async function refuseUnstorable(
+  tx: Q,
+  items: SkillUpsert[],
+  o: WriteOptions,
+  out: WriteOutcome,
+): Promise<SkillUpsert[]> {
+  const refused: { item: SkillUpsert; reason: string }[] = [];
+  const kept: SkillUpsert[] = [];
+  for (const item of items) {
+    const reason =
+      unstorableReason(item.skill) ??
+      (item.local === undefined || item.local === null ? null : unstorableReason(item.local, 'local')) ??
+      (item.conflict === undefined ? null : unstorableReason(item.conflict, 'conflict'));
+    if (reason === null) kept.push(item);
+    else refused.push({ item, reason });
+  }
+  if (refused.length === 0) return items;
+  out.quarantined = refused.length;
+  const rows = refused.map(({ item, reason }) =>
+    quarantineRow({
+      kind: 'skill',
+      key: item.skill.skill_id,
+      reason,
+      payload: item.skill,
+      runId: o.runId ?? null,
+      at: o.now,
+    }),
+  );
+  await tx`INSERT INTO quarantine ${tx(rows)}`;
+  // An id holding U+0000 cannot be stored, so no stored skill has it.
+  const seen = refused.map((r) => r.item.skill.skill_id).filter((id) => !id.includes('\0'));
+  if (o.guard === 'listing' && seen.length > 0) {
+    await tx`UPDATE skill_sync SET fetched_at = ${o.now}, expires_at = ${o.now + o.ttlMs}, epoch = ${o.epoch}
+      WHERE skill_id = ANY(${seen}::text[])`;
+  }
+  return kept;
 }
 
 /** Rows per upsert statement: small enough that the server starts early, large enough that the

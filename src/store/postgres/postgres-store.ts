@@ -9,6 +9,10 @@
  * - Migrations (./migrations.ts) run at open in one transaction under a per-schema advisory
  *   lock; a schema written by a newer skillsync is refused.
  * - Time is always passed in as epoch ms and stored as bigint; SQL never calls now().
+ * - A record PostgreSQL cannot store (U+0000 in a string or key: text and jsonb refuse it) is
+ *   quarantined by the write that meets it, in the same transaction, and the rest is applied
+ *   (pg-skill-writes.ts). A page reports it as `quarantined`; an event holding one is answered
+ *   'stale' (not applied).
  */
 import type { Category, Skill } from '../../remote/contract.js';
 import { catalogDigest, categoryContentHash } from '../../remote/contract.js';
@@ -57,6 +61,7 @@ import {
   WS_STATE_COLUMNS,
   isoToMs,
   patchColumns,
+  quarantineRow,
   toCategoryRecord,
   toConflictRecord,
   toOutboxItem,
@@ -103,9 +108,6 @@ export interface PostgresStoreOptions {
 }
 
 export const DEFAULT_POSTGRES_STORE = Object.freeze({ schema: 'public', poolSize: 10 });
-
-/** Quarantined payloads are kept as JSON text of at most this many characters. */
-const QUARANTINE_MAX_CHARS = 64 * 1024;
 
 function validateSchemaName(schema: string): void {
   if (schema.length === 0 || Buffer.byteLength(schema) > 63 || schema.includes('\0')) {
@@ -194,7 +196,14 @@ export class PostgresStore implements Store {
       const w = await writeSkills(
         tx,
         input.items,
-        { now: input.now, ttlMs: input.ttlMs, epoch: input.epoch, source: input.source, guard: input.guard },
+        {
+          now: input.now,
+          ttlMs: input.ttlMs,
+          epoch: input.epoch,
+          source: input.source,
+          guard: input.guard,
+          runId: input.runId ?? input.checkpoint?.runId ?? null,
+        },
         () => [
           deleteSkillsById(tx, input.tombstones).then((n) => {
             deleted = n;
@@ -212,6 +221,7 @@ export class PostgresStore implements Store {
         stale: w.stale,
         deleted,
         conflictsRecorded: w.conflictsRecorded,
+        ...(w.quarantined > 0 ? { quarantined: w.quarantined } : {}),
       };
     });
     this.#merger.written(result.upserted);
@@ -895,24 +905,7 @@ export class PostgresStore implements Store {
 
   async quarantine(items: QuarantineInput[]): Promise<void> {
     if (items.length === 0) return;
-    const rows = items.map((i) => {
-      let text: string;
-      try {
-        text = JSON.stringify(i.payload) ?? 'null';
-      } catch {
-        text = JSON.stringify(String(i.payload));
-      }
-      const truncated = text.length > QUARANTINE_MAX_CHARS;
-      return {
-        kind: i.kind,
-        key: i.key,
-        reason: i.reason,
-        payload: truncated ? text.slice(0, QUARANTINE_MAX_CHARS) : text,
-        truncated,
-        run_id: i.runId,
-        at: i.at,
-      };
-    });
+    const rows = items.map(quarantineRow);
     await this.#run('quarantine', (q) => q`INSERT INTO quarantine ${q(rows)}`);
   }
 
