@@ -299,6 +299,43 @@ if (unreachable !== null && PG_REQUIRED) {
       }
     });
 
+    it('writes on with a role that may not merge the pending list (not the index owner)', async () => {
+      const schema = freshSchemaName('sk_role');
+      const owner = await freshStore({ schema });
+      await owner.close();
+      const role = `sk_writer_${process.pid}_${Date.now().toString(36)}`;
+      const sql = adminSql();
+      try {
+        await sql.unsafe(`CREATE ROLE "${role}" LOGIN`);
+        // Opening runs CREATE ... IF NOT EXISTS, which checks the CREATE privilege first.
+        await sql.unsafe(`GRANT CREATE ON DATABASE "${new URL(PG_TEST_URL).pathname.slice(1)}" TO "${role}"`);
+        await sql.unsafe(`GRANT USAGE, CREATE ON SCHEMA "${schema}" TO "${role}"`);
+        await sql.unsafe(`GRANT ALL ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`);
+        await sql.unsafe(`GRANT ALL ON ALL SEQUENCES IN SCHEMA "${schema}" TO "${role}"`);
+        const url = new URL(PG_TEST_URL);
+        url.username = role;
+        const store = await openPostgresStore({ url: url.toString(), schema, poolSize: 2 });
+        try {
+          for (let p = 0; p < 3; p++) {
+            const r = await store.applySkillPage(page(range(1 + p * 300, 300)));
+            expect(r.upserted).toBe(300);
+          }
+          const found = await store.searchSkills({ text: 'thing', page: 1, pageSize: 5, now: 0 });
+          expect(found.total).toBe(900);
+        } finally {
+          await store.close();
+        }
+        // Its merges were refused: the entries wait in the pending list, where searches find them.
+        const [r] =
+          await sql`SELECT gin_clean_pending_list(${`"${schema}".skills_search_idx`}::regclass)::int AS pages`;
+        expect(r?.['pages']).toBeGreaterThan(0);
+      } finally {
+        await sql.unsafe(`DROP OWNED BY "${role}"`);
+        await sql.unsafe(`DROP ROLE "${role}"`);
+        await sql.end();
+      }
+    });
+
     it('quarantines a record holding U+0000 (PostgreSQL cannot store it) and applies the rest of its page', async () => {
       const store = await freshStore();
       const stored = skill(2);

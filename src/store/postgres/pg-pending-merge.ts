@@ -26,6 +26,8 @@ export class PendingListMerger {
   #rows = 0;
   #running: Promise<void> | null = null;
   #closed = false;
+  /** Set when the role may not merge (only the index's owner may): no more attempts. */
+  #refused = false;
 
   constructor(sql: Db, afterRows = MERGE_AFTER_ROWS) {
     this.#sql = sql;
@@ -34,7 +36,7 @@ export class PendingListMerger {
 
   /** A committed transaction wrote (inserted or rewrote) `rows` skills. */
   written(rows: number): void {
-    if (this.#closed || rows <= 0) return;
+    if (this.#closed || this.#refused || rows <= 0) return;
     this.#rows += rows;
     if (this.#rows >= this.#afterRows && this.#running === null) this.#running = this.#loop();
   }
@@ -57,9 +59,11 @@ export class PendingListMerger {
         this.#rows = 0;
         await this.#sql`SELECT gin_clean_pending_list('skills_search_idx'::regclass)`;
       }
-    } catch {
+    } catch (err) {
       // Best effort (see above): the entries stay in the pending list, still searchable, and
-      // the next merge or a writer past the limit moves them.
+      // the next merge or a writer past the limit moves them. A role that does not own the
+      // index (42501) can never merge: writers alone do it from then on.
+      if ((err as { code?: unknown }).code === '42501') this.#refused = true;
     } finally {
       this.#running = null;
     }
