@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
 import { adminGuard } from './auth.js';
 import type { AppDeps } from './deps.js';
@@ -22,6 +22,7 @@ import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerActionRoutes } from './routes/actions.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerOpsRoutes } from './routes/ops.js';
+import { validatorCompiler } from './validator.js';
 
 export type TypedApp = ReturnType<typeof createFastify>;
 
@@ -65,7 +66,7 @@ function createFastify(deps: AppDeps) {
 
 export async function buildApp(deps: AppDeps): Promise<TypedApp> {
   const app = createFastify(deps);
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler(() => secretsOf(deps)));
   app.setNotFoundHandler((request, reply) =>
     sendError(
@@ -76,8 +77,10 @@ export async function buildApp(deps: AppDeps): Promise<TypedApp> {
       ),
     ),
   );
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback style: an async hook costs a promise and its resolution on every request.
+  app.addHook('onResponse', (request, reply, done) => {
     deps.metrics.recordHttp(request.routeOptions.url ?? 'unmatched', reply.statusCode);
+    done();
   });
 
   await app.register(swagger, {

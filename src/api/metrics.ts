@@ -29,7 +29,8 @@ export class ServiceMetrics {
   readonly #remoteRetries: Counter<'route'>;
   readonly #wsReconnects: Counter;
   readonly #outboxUploaded: Counter<'kind'>;
-  readonly #httpRequests: Counter<'route' | 'status'>;
+  /** Requests served by route and status: plain map counts, copied into the counter at scrape. */
+  readonly #httpCounts = new Map<string, Map<number, number>>();
   readonly #store: Store;
   /** Runs finished before this id were observed already (or predate the process). */
   #lastRunId = 0;
@@ -77,11 +78,19 @@ export class ServiceMetrics {
       labelNames: ['kind'],
       registers,
     });
-    this.#httpRequests = new Counter({
+    // Counted per request into plain maps (prom-client's inc() hashes its labels object on every
+    // call, a measurable share of a trivial request); the counter takes the totals when scraped.
+    const httpCounts = this.#httpCounts;
+    new Counter({
       name: 'skillsync_http_requests_total',
       help: 'Requests served by the local API, by route and status.',
       labelNames: ['route', 'status'],
       registers,
+      collect() {
+        this.reset();
+        for (const [route, byStatus] of httpCounts)
+          for (const [status, n] of byStatus) this.inc({ route, status: String(status) }, n);
+      },
     });
 
     // prom-client runs every collect() of a scrape concurrently: they share one snapshot.
@@ -218,7 +227,9 @@ export class ServiceMetrics {
   }
 
   recordHttp(route: string, status: number): void {
-    this.#httpRequests.inc({ route, status: String(status) });
+    let byStatus = this.#httpCounts.get(route);
+    if (byStatus === undefined) this.#httpCounts.set(route, (byStatus = new Map()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
