@@ -3,6 +3,7 @@
  * marketplace client) against the simulator: success, validation errors, auth and not found.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skillView } from '../src/api/views.js';
 import { startTestService, type TestService } from './helpers/service-fixture.js';
 
 let t: TestService;
@@ -107,6 +108,14 @@ describe('catalog', () => {
     expect(res.body.skill.skill_id).toBe(id);
     expect(res.body.local_overrides).toBeNull();
     expect(res.body.freshness.stale).toBe(false);
+    // The answer is written as JSON text (the stored payload spliced in): the same document as
+    // the record through the view and its schema.
+    const record = (await t.service.store.getSkill(id, Date.now()))!;
+    expect(res.body.skill).toEqual(JSON.parse(JSON.stringify(record.effective)));
+    expect(res.body.freshness).toEqual({
+      ...skillView(record, Date.now()).freshness,
+      age_seconds: res.body.freshness.age_seconds,
+    });
     expectError(
       await call('GET', '/api/marketplace/skills/no-such-skill'),
       404,
@@ -187,7 +196,11 @@ describe('local actions', () => {
     expect(put.status).toBe(200);
     expect(put.body.skill.description).toBe('my own words');
     expect(put.body.local_overrides).toEqual({ description: 'my own words' });
-    expect((await call('GET', `/api/marketplace/skills/${id}`)).body.skill.description).toBe('my own words');
+    const get = await call('GET', `/api/marketplace/skills/${id}`);
+    expect(get.body.skill.description).toBe('my own words');
+    // With overrides the catalog read serialises the effective skill: the PUT's document.
+    const sameAge = (b: Json) => ({ ...b, freshness: { ...b.freshness, age_seconds: 0 } });
+    expect(sameAge(get.body)).toEqual(sameAge(put.body));
     const del = await call('DELETE', `/api/marketplace/skills/${id}/local`);
     expect(del.status).toBe(200);
     expect(del.body.local_overrides).toBeNull();
@@ -582,6 +595,7 @@ describe('ops', () => {
       'skillsync_conflicts_open',
       'skillsync_outbox_items{status="pending"}',
       'skillsync_cache_oldest_age_seconds',
+      'skillsync_http_requests_total{route="/healthz",status="200"}',
     ]) {
       expect(metrics.raw).toContain(name);
     }

@@ -31,6 +31,25 @@ export function skillView(record: SkillRecord, now: number) {
   };
 }
 
+/**
+ * skillView as JSON text, for the catalog's hot reads. The skill is the store's JSON text of
+ * the effective skill when it has one (SQLite: the stored payload of a skill without local
+ * overrides), so answering does not parse the payload and serialise it again; otherwise
+ * JSON.stringify of `effective`. The rest is a few fixed keys. The document is the one
+ * `skillView` and the SkillView schema give (the skill's keys keep their stored order).
+ */
+export function skillViewJson(record: SkillRecord, now: number): string {
+  const skill = record.effectiveJson ?? JSON.stringify(record.effective);
+  const local = record.local === null ? 'null' : JSON.stringify(record.local);
+  const age = Math.max(0, Math.round((now - record.fetchedAt) / 1000));
+  return (
+    `{"skill":${skill},"local_overrides":${local},"has_open_conflict":${record.hasOpenConflict},` +
+    `"freshness":{"synced_at":"${iso(record.fetchedAt)}","expires_at":"${iso(record.expiresAt)}",` +
+    `"age_seconds":${age},"stale":${record.stale},"source":${JSON.stringify(record.source)},` +
+    `"served_from":"cache"}}`
+  );
+}
+
 export function remoteHealth(state: SyncState): 'ok' | 'degraded' | 'unknown' {
   if (state.status === 'failed' || state.status === 'auth_failed' || state.status === 'partial')
     return 'degraded';

@@ -33,6 +33,12 @@ export interface SkillRecord extends Freshness {
   local: SkillOverrides | null;
   /** base with local overrides applied on top: what readers see. */
   effective: Skill;
+  /**
+   * `effective` as JSON text, when the store holds it as such (SQLite: the stored payload of a
+   * skill without local overrides). Answers in JSON splice it instead of serialising
+   * `effective`; absent, serialise `effective`.
+   */
+  effectiveJson?: string;
   contentHash: string;
   remoteUpdatedAt: string | null;
   hasOpenConflict: boolean;

@@ -3,13 +3,19 @@
  * fresh it is (synced_at, age, stale) and that it came from the cache, so a caller can tell a
  * stale-but-available catalog from a fresh one.
  */
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { SORTS, type SkillQuery, type SyncState } from '../../store/types.js';
 import type { AppDeps } from '../deps.js';
 import { errorAnswer, sendError } from '../errors.js';
 import type { RouteApp } from '../route-app.js';
 import { CatalogFreshness, IdParams, PageQuery, Paging, SkillView, errors } from '../schemas.js';
-import { catalogFreshness, skillView, totalPages } from '../views.js';
+import { catalogFreshness, skillViewJson, totalPages } from '../views.js';
+
+/** Sends JSON text as it is: with a JSON content type Fastify runs no serializer on a string. */
+function sendJsonText(reply: FastifyReply, text: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(text);
+}
 
 const Filter = Type.String({ minLength: 1, maxLength: 200 });
 
@@ -74,7 +80,7 @@ export function registerCatalogRoutes(app: RouteApp, deps: AppDeps): void {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query;
       const now = clock.now();
       const page = q.page ?? 1;
@@ -87,14 +93,14 @@ export function registerCatalogRoutes(app: RouteApp, deps: AppDeps): void {
       if (q.tag !== undefined) query.tag = q.tag;
       if (q.sort !== undefined) query.sort = q.sort;
       const [result, sync] = await Promise.all([store.searchSkills(query), syncState(now)]);
-      return {
-        items: result.items.map((r) => skillView(r, now)),
-        page,
-        page_size: pageSize,
-        total: result.total,
-        total_pages: totalPages(result.total, pageSize),
-        freshness: catalogFreshness(sync, now, ttlMs()),
-      };
+      // Written as JSON text (see skillViewJson): the schema above documents the answer.
+      const items = result.items.map((r) => skillViewJson(r, now)).join(',');
+      const freshness = JSON.stringify(catalogFreshness(sync, now, ttlMs()));
+      return sendJsonText(
+        reply,
+        `{"items":[${items}],"page":${page},"page_size":${pageSize},"total":${result.total},` +
+          `"total_pages":${totalPages(result.total, pageSize)},"freshness":${freshness}}`,
+      );
     },
   );
 
@@ -117,7 +123,7 @@ export function registerCatalogRoutes(app: RouteApp, deps: AppDeps): void {
           errorAnswer('SKILLSYNC_ERR_API_NOT_FOUND', 'No skill with that id in the catalog.'),
         );
       }
-      return skillView(record, now);
+      return sendJsonText(reply, skillViewJson(record, now));
     },
   );
 

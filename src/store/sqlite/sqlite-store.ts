@@ -1072,13 +1072,26 @@ export class SqliteStore implements Store {
   // ---- reads ---------------------------------------------------------------------------
 
   #toSkillRecord(r: SkillRow, now: number): SkillRecord {
-    const base = parseJson<Skill>(r.base);
+    // The payload is parsed on first use: the API answers a skill without local overrides with
+    // its stored JSON text (effectiveJson), so most reads never need the object.
+    let base: Skill | undefined;
+    let effective: Skill | undefined;
     const local = parseJsonOrNull<SkillOverrides>(r.local);
-    return {
+    const record: SkillRecord = {
       skillId: r.skill_id,
-      base,
+      get base(): Skill {
+        return (base ??= parseJson<Skill>(r.base));
+      },
+      set base(value: Skill) {
+        base = value;
+      },
       local,
-      effective: effectiveSkill(base, local),
+      get effective(): Skill {
+        return (effective ??= effectiveSkill(this.base, local));
+      },
+      set effective(value: Skill) {
+        effective = value;
+      },
       contentHash: r.content_hash,
       remoteUpdatedAt: r.remote_updated_at,
       hasOpenConflict: r.has_conflict === 1,
@@ -1088,6 +1101,8 @@ export class SqliteStore implements Store {
       source: r.source,
       epoch: r.epoch,
     };
+    if (local === null) record.effectiveJson = r.base;
+    return record;
   }
 
   getSkill(skillId: string, now: number): Promise<SkillRecord | null> {
