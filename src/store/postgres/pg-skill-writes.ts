@@ -292,12 +292,15 @@ export async function deleteSkillsById(q: Q, ids: readonly string[]): Promise<nu
 
 /**
  * Deletes the skills whose sync row matches `where` (a condition on skill_sync: unseen since a
- * listing, expired) with their sync rows, in one statement. Returns how many skills.
+ * listing, expired) with their sync rows, in one statement. Returns how many skills. The skill
+ * rows are locked first, then their sync rows: the order of the writers, so a delete and a
+ * concurrent page write never deadlock.
  */
 export async function deleteSkillsBySync(q: Q, where: postgres.Fragment): Promise<number> {
   const [r] = await q`
-    WITH f AS (DELETE FROM skill_sync WHERE ${where} RETURNING skill_id),
-      s AS (DELETE FROM skills WHERE skill_id IN (SELECT skill_id FROM f) RETURNING 1)
+    WITH s AS (DELETE FROM skills WHERE skill_id IN (SELECT skill_id FROM skill_sync WHERE ${where})
+        RETURNING skill_id),
+      f AS (DELETE FROM skill_sync WHERE skill_id IN (SELECT skill_id FROM s))
     SELECT count(*) AS n FROM s`;
   return Number(r?.['n'] ?? 0);
 }
