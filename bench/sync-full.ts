@@ -55,8 +55,11 @@ export async function spawnSimulator(skills: number, seed = 1): Promise<SimProce
   const info = JSON.parse(line) as { url: string; controlUrl: string };
   return {
     ...info,
+    // Idempotent: a second stop of an exited child resolves at once (it waited for an exit
+    // event that never came, and the bench ended with an unsettled top-level await, code 13).
     stop: () =>
       new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),

@@ -6,11 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { startSimulator } from '../../../simulator/index.js';
 import { addConfigOptions } from '../../config/cli-options.js';
 import { loadConfig } from '../../config/load-config.js';
 import { ConfigError } from '../../core/errors.js';
-import { createService, installSignalHandlers, type Service } from '../../service.js';
+import type { Service } from '../../service.js';
 
 interface DemoFlags extends Record<string, unknown> {
   skills: string;
@@ -37,6 +36,10 @@ export function register(program: Command): void {
     }
     const apiToken = `demo-${randomBytes(16).toString('hex')}`;
     const adminToken = randomBytes(24).toString('base64url');
+    // Loaded when the command runs: other commands (a `sync` run) do not carry the server's
+    // and the simulator's modules in memory.
+    const { startSimulator } = await import('../../../simulator/index.js');
+    const { createService, installSignalHandlers } = await import('../../service.js');
     const sim = await startSimulator({ skills, seed: 7, token: apiToken, changesPerSecond: changes });
 
     let config;

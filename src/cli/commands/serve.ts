@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { addConfigOptions } from '../../config/cli-options.js';
 import { loadConfig } from '../../config/load-config.js';
 import { ConfigError } from '../../core/errors.js';
-import { createService, installSignalHandlers } from '../../service.js';
 
 export function register(program: Command): void {
   const command = program
@@ -29,6 +28,8 @@ export function register(program: Command): void {
       }
       throw err;
     }
+    // Loaded when the command runs: other commands do not carry the server's modules.
+    const { createService, installSignalHandlers } = await import('../../service.js');
     const service = await createService({ config });
     installSignalHandlers(service);
     await service.start();

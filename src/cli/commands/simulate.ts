@@ -8,14 +8,11 @@
 import type { Command } from 'commander';
 import { SkillsyncError } from '../../core/errors.js';
 import { FEATURES, type Feature } from '../../remote/contract.js';
-import {
-  FAULT_NAMES,
-  LAYOUT_NAMES,
-  parseFaultArg,
-  startSimulator,
-  type FaultRule,
-  type SimulatorOptions,
-} from '../../../simulator/index.js';
+// The option lists come from the simulator's small modules; its server is loaded when the
+// command runs, so other commands do not carry it in memory.
+import { FAULT_NAMES, parseFaultArg, type FaultRule } from '../../../simulator/faults.js';
+import { LAYOUT_NAMES } from '../../../simulator/layouts.js';
+import type { SimulatorOptions } from '../../../simulator/options.js';
 
 interface SimulateFlags {
   port: string;
@@ -126,6 +123,7 @@ export function register(program: Command): void {
     .action(async (flags: SimulateFlags) => {
       let handle;
       try {
+        const { startSimulator } = await import('../../../simulator/index.js');
         handle = await startSimulator(simulatorOptionsFromFlags(flags, process.env));
       } catch (err) {
         if (err instanceof SkillsyncError) {
