@@ -713,6 +713,19 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect(await ids({ text: 'dat', category: 'data', sort: 'name' })).toEqual(['s1']);
       });
 
+      it('a word prefix searched before finds the words written after it, and loses deleted ones', async () => {
+        const total = async (text: string): Promise<number> =>
+          (await store.searchSkills({ ...q, text })).total;
+        await seed([mkSkill('q1', { name: 'quuxalpha tool' })], T0 + 5);
+        expect(await total('quux')).toBe(1);
+        await seed([mkSkill('q2', { name: 'quuxbeta tool', category: 'data' })], T0 + 6);
+        expect(await total('quux')).toBe(2);
+        expect((await store.searchSkills({ ...q, text: 'quux', category: 'data' })).total).toBe(1);
+        await store.deleteSkill('q1', { now: T0 + 7 });
+        expect(await total('quux')).toBe(1);
+        expect(await total('quuxalpha')).toBe(0);
+      });
+
       it('filters by category, type and exact tag (case-insensitive), combined with text', async () => {
         expect(await ids({ category: 'data', sort: 'name' })).toEqual(['s2', 's1']);
         expect(await ids({ skillType: 'tool', sort: 'name' })).toEqual(['s3', 's4', 's1']);

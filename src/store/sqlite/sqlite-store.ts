@@ -107,6 +107,12 @@ export const DEFAULT_SQLITE_OPTIONS = Object.freeze({
 /** A typed word expands to at most this many whole terms; more keep the prefix query. */
 const MAX_PREFIX_TERMS = 16;
 
+/** Words whose prefix expansion is kept per index state (see SqliteStore.#prefixTermsNow). */
+const PREFIX_MEMO_MAX = 10_000;
+
+/** FTS5's structure record (segments, levels, write counter): rewritten by every index write. */
+const FTS_STRUCTURE_SQL = 'SELECT block FROM skills_fts_data WHERE id = 10';
+
 /** Quarantined payloads are kept up to this many characters of JSON. */
 const QUARANTINE_MAX_CHARS = 64 * 1024;
 
@@ -1114,13 +1120,16 @@ export class SqliteStore implements Store {
 
   searchSkills(query: SkillQuery): Promise<SkillPageResult> {
     return this.#do('searchSkills', () => {
-      const match = ftsQuery(query, (word) => this.#prefixTerms(word));
+      const match = ftsQuery(query, this.#prefixTermsNow());
       const where: string[] = [];
       const params: unknown[] = [];
       const orderParams: unknown[] = [];
       let from = 'skills s';
       if (match !== null) {
-        from = 'skills_fts JOIN skills s ON s.id = skills_fts.rowid';
+        // Each match needs its filter and sort columns: read from skills_search_keys (a few
+        // MB, stays in the page cache) rather than the skill rows (the JSON payloads: most of
+        // the file, so mostly page-cache misses).
+        from = 'skills_fts JOIN skills s INDEXED BY skills_search_keys ON s.id = skills_fts.rowid';
         where.push('skills_fts MATCH ?');
         params.push(match);
       }
@@ -1213,6 +1222,44 @@ export class SqliteStore implements Store {
     // every term with this prefix sorts below word + U+10FFFF.
     const terms = this.#hot.prefixTerms.all(word, `${word}\u{10FFFF}`, MAX_PREFIX_TERMS + 1) as string[];
     return terms.length > MAX_PREFIX_TERMS ? null : terms;
+  }
+
+  /**
+   * Prefix expansions (typed word -> whole terms) of the FTS index in the state whose structure
+   * record is `#prefixMemoVersion`. A lookup in skills_fts_vocab counts the documents of every
+   * term it passes (a walk of the term's whole posting list, as costly as matching it), and
+   * the answer depends only on the index's vocabulary. Every write that can add a term commits
+   * a new segment, which rewrites the structure record (rowid 10 of skills_fts_data), whichever
+   * connection or process wrote; so expansions are reused while those bytes are unchanged and
+   * dropped when they change. (A delete may leave a term listed that matches nothing any more:
+   * harmless in an OR of whole terms.) At most PREFIX_MEMO_MAX words.
+   */
+  #prefixMemo = new Map<string, readonly string[] | null>();
+  #prefixMemoVersion: Buffer | null = null;
+
+  /**
+   * The prefix-expansion lookup for one search. The index's state is read once, at the first
+   * word (a search without words pays nothing).
+   */
+  #prefixTermsNow(): (word: string) => readonly string[] | null {
+    let synced = false;
+    return (word) => {
+      if (!synced) {
+        synced = true;
+        const version = this.#get<{ block: Buffer }>(FTS_STRUCTURE_SQL)?.block ?? null;
+        if (version === null || this.#prefixMemoVersion === null || !version.equals(this.#prefixMemoVersion))
+          this.#prefixMemo.clear();
+        this.#prefixMemoVersion = version;
+      }
+      if (this.#prefixMemoVersion === null) return this.#prefixTerms(word);
+      let terms = this.#prefixMemo.get(word);
+      if (terms === undefined) {
+        terms = this.#prefixTerms(word);
+        if (this.#prefixMemo.size >= PREFIX_MEMO_MAX) this.#prefixMemo.clear();
+        this.#prefixMemo.set(word, terms);
+      }
+      return terms;
+    };
   }
 
   digest(): Promise<string> {
