@@ -220,6 +220,15 @@ describe('local actions', () => {
       400,
       'SKILLSYNC_ERR_API_VALIDATION',
     );
+    // A known field keeps its type (it used to be stored, then every answer with it was a 500).
+    for (const body of [{ description: 5 }, { tags: 'one' }, { average_rating: 'high' }, { name: null }]) {
+      expectError(
+        await call('PUT', `/api/marketplace/skills/${id}/local`, { body }),
+        400,
+        'SKILLSYNC_ERR_API_VALIDATION',
+      );
+    }
+    expect((await call('GET', `/api/marketplace/skills/${id}`)).body.local_overrides).toBeNull();
     expectError(
       await call('PUT', '/api/marketplace/skills/nope/local', { body: { name: 'x' } }),
       404,
