@@ -551,25 +551,8 @@ export class SqliteStore implements Store {
     item: SkillUpsert,
     options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
   ): Promise<EventOutcome> {
-    return this.#tx('applySkillEvent', () => {
-      const existing = new Map<string, ExistingRow>();
-      const row = this.#get<ExistingRow>(
-        'SELECT id, skill_id, content_hash, remote_updated_at, local FROM skills WHERE skill_id = ?',
-        item.skill.skill_id,
-      );
-      if (row !== undefined) existing.set(row.skill_id, row);
-      const ctx: ItemContext = {
-        now: options.now,
-        expiresAt: options.now + options.ttlMs,
-        epoch: options.epoch,
-        source: options.source,
-        guard: 'version',
-        fts: new Map(),
-      };
-      const outcome = this.#applyItem(item, existing, ctx, null, { conflictsRecorded: 0 });
-      this.#writeFts(ctx);
-      return outcome;
-    });
+    // One event is a batch of one (one existing-row lookup, one transaction).
+    return this.applySkillEvents([item], options).then((outcomes) => outcomes[0]!);
   }
 
   /**
