@@ -439,6 +439,27 @@ describe('admin: conflicts', () => {
     expect(skill.skill[field]).toBe('decided by hand');
   });
 
+  it('refuses explicit data that would mistype a skill field, and leaves the conflict open', async () => {
+    const { skillId } = await makeConflict();
+    const c = (await call('GET', '/api/admin/conflicts')).body.items[0] as Json;
+    const before = (await call('GET', `/api/marketplace/skills/${skillId}`)).body as Json;
+    const res = await call('POST', `/api/admin/conflicts/${c.id}/resolve`, {
+      body: { data: { description: 5, tags: 'not-a-list' } },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('SKILLSYNC_ERR_API_VALIDATION');
+    expect(res.body.message).toMatch(/^body\/data\/(description|tags): /);
+    expect((await call('GET', `/api/admin/conflicts/${c.id}`)).body.status).toBe('open');
+    const after = await call('GET', `/api/marketplace/skills/${skillId}`);
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual(before);
+    // Well-typed data still resolves it.
+    const ok = await call('POST', `/api/admin/conflicts/${c.id}/resolve`, {
+      body: { data: { description: 'decided by hand', tags: ['hand'] } },
+    });
+    expect(ok.status).toBe(200);
+  });
+
   it('bulk-resolves all or nothing', async () => {
     await makeConflict();
     await makeConflict();

@@ -5,6 +5,7 @@
  * the marketplace's unknown fields are kept, never dropped.
  */
 import { Type, type Static, type TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
 
 export const ErrorBody = Type.Object(
   {
@@ -87,6 +88,20 @@ export const SkillBody = Type.Object(
   },
   { additionalProperties: true },
 );
+
+const OverrideTypes = Compile(Type.Partial(SkillBody));
+
+/**
+ * Overrides (set through PUT /local or as a conflict's explicit resolution) keep the effective
+ * skill a SkillBody: a known field (description, tags, ratings...) keeps its documented type.
+ * A `{"description": 5}` was stored and then made every answer carrying that skill fail at
+ * serialisation (500). Returns the message of the first mistyped field, or null when all fit.
+ */
+export function overrideTypeError(overrides: unknown, path: string): string | null {
+  if (OverrideTypes.Check(overrides)) return null;
+  const field = OverrideTypes.Errors(overrides)[0]?.instancePath.slice(1) ?? '';
+  return `${path}/${field}: an override keeps the type the skill schema gives the field`;
+}
 
 export const SkillView = Type.Object(
   {

@@ -3,12 +3,11 @@
  * uploaded exactly once later); local overrides customise an installed skill.
  */
 import { Type } from 'typebox';
-import { Compile } from 'typebox/compile';
 import { SkillsyncError } from '../../core/errors.js';
 import type { AppDeps } from '../deps.js';
 import { errorAnswer, sendError } from '../errors.js';
 import type { RouteApp } from '../route-app.js';
-import { IdParams, OutboxView, SkillBody, SkillView, errors } from '../schemas.js';
+import { IdParams, OutboxView, SkillView, errors, overrideTypeError } from '../schemas.js';
 import { isoOrNull, outboxView, skillView } from '../views.js';
 
 const RatingBody = Type.Object(
@@ -49,13 +48,6 @@ const Overrides = Type.Record(
     additionalProperties: false,
   },
 );
-
-/**
- * Overrides keep the effective skill a SkillBody: a known field (description, tags, ratings...)
- * keeps its documented type. A `{"description": 5}` was stored and then made every answer
- * carrying that skill fail at serialisation (500).
- */
-const OverrideTypes = Compile(Type.Partial(SkillBody));
 
 function unavailable(what: string) {
   return errorAnswer('SKILLSYNC_ERR_API_UNAVAILABLE', `${what} is not running in this process.`);
@@ -139,15 +131,9 @@ export function registerActionRoutes(app: RouteApp, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      if (!OverrideTypes.Check(request.body)) {
-        const field = OverrideTypes.Errors(request.body)[0]?.instancePath.slice(1) ?? '';
-        return sendError(
-          reply,
-          errorAnswer(
-            'SKILLSYNC_ERR_API_VALIDATION',
-            `body/${field}: an override keeps the type the skill schema gives the field`,
-          ),
-        );
+      const typeError = overrideTypeError(request.body, 'body');
+      if (typeError !== null) {
+        return sendError(reply, errorAnswer('SKILLSYNC_ERR_API_VALIDATION', typeError));
       }
       const now = clock.now();
       const ok = await store.setLocalOverrides(

@@ -13,6 +13,7 @@ import {
   PageQuery,
   Paging,
   adminErrors,
+  overrideTypeError,
 } from '../schemas.js';
 import { conflictView, totalPages } from '../views.js';
 
@@ -132,6 +133,8 @@ export function registerAdminConflictRoutes(app: RouteApp, deps: AppDeps): void 
       const c = await mustGet(request.params.id);
       if (c.status !== 'open')
         throw new SkillsyncError('SKILLSYNC_ERR_CONFLICT_RESOLVED', `Conflict ${c.id} is already resolved.`);
+      const typeError = 'data' in request.body ? overrideTypeError(request.body.data, 'body/data') : null;
+      if (typeError !== null) throw new SkillsyncError('SKILLSYNC_ERR_API_VALIDATION', typeError);
       const { local, resolution } = decide(c, await currentLocal(c), request.body as Decision);
       const resolved = await store.resolveConflict(c.id, {
         local,
