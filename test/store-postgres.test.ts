@@ -299,7 +299,7 @@ if (unreachable !== null && PG_REQUIRED) {
       }
     });
 
-    it('writes on with a role that may not merge the pending list (not the index owner)', async () => {
+    it('opens and writes with a role granted only use of a migrated schema (not its owner, no CREATE)', async () => {
       const schema = freshSchemaName('sk_role');
       const owner = await freshStore({ schema });
       await owner.close();
@@ -307,11 +307,13 @@ if (unreachable !== null && PG_REQUIRED) {
       const sql = adminSql();
       try {
         await sql.unsafe(`CREATE ROLE "${role}" LOGIN`);
-        // Opening runs CREATE ... IF NOT EXISTS, which checks the CREATE privilege first.
-        await sql.unsafe(`GRANT CREATE ON DATABASE "${new URL(PG_TEST_URL).pathname.slice(1)}" TO "${role}"`);
-        await sql.unsafe(`GRANT USAGE, CREATE ON SCHEMA "${schema}" TO "${role}"`);
-        await sql.unsafe(`GRANT ALL ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`);
-        await sql.unsafe(`GRANT ALL ON ALL SEQUENCES IN SCHEMA "${schema}" TO "${role}"`);
+        // What a DBA grants an application on a schema it created and migrated: use and data
+        // rights, no CREATE on the database or the schema.
+        await sql.unsafe(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
+        await sql.unsafe(
+          `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`,
+        );
+        await sql.unsafe(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "${schema}" TO "${role}"`);
         const url = new URL(PG_TEST_URL);
         url.username = role;
         const store = await openPostgresStore({ url: url.toString(), schema, poolSize: 2 });

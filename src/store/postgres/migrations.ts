@@ -306,11 +306,18 @@ export type MigrationOutcome =
  */
 export async function migrate(tx: MigrationSql, schema: string): Promise<MigrationOutcome> {
   await tx.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, ${schemaLockId(schema)})`);
-  await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   const q = quoteIdent(schema);
-  await tx.unsafe(
-    `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version integer PRIMARY KEY, name text NOT NULL)`,
+  // CREATE ... IF NOT EXISTS checks the CREATE privilege before it looks: a role that was
+  // granted use of a schema someone else created and migrated (a shared deployment's usual
+  // setup) would be refused. So DDL runs only for what is missing.
+  const [found] = await tx.unsafe(
+    `SELECT to_regnamespace('${q.replaceAll("'", "''")}') IS NOT NULL AS schema,
+       to_regclass('${`${q}.schema_migrations`.replaceAll("'", "''")}') IS NOT NULL AS migrations`,
   );
+  if (found?.['schema'] !== true) await tx.unsafe(`CREATE SCHEMA ${q}`);
+  if (found?.['migrations'] !== true) {
+    await tx.unsafe(`CREATE TABLE ${q}.schema_migrations (version integer PRIMARY KEY, name text NOT NULL)`);
+  }
   const rows = await tx.unsafe(`SELECT coalesce(max(version), 0)::int AS v FROM ${q}.schema_migrations`);
   const from = Number(rows[0]?.['v'] ?? 0);
   if (from > LATEST_SCHEMA_VERSION) return { ok: false, found: from, known: LATEST_SCHEMA_VERSION };
