@@ -65,6 +65,10 @@ describe('logs of a faulty demo-like run', () => {
       },
       body: JSON.stringify({ mode: 'incremental' }),
     });
+    // Request ids: kept when they look like one, replaced when they do not or are a secret.
+    await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'hop-1.edge:42' } });
+    await fetch(`${base}/healthz`, { headers: { 'x-request-id': `forged id ${'x'.repeat(100)}` } });
+    await fetch(`${base}/healthz`, { headers: { 'x-request-id': t.adminToken } });
     const id = t.sim.control.liveSkillIds()[1]!;
     await app.inject({
       method: 'POST',
@@ -101,6 +105,9 @@ describe('logs of a faulty demo-like run', () => {
       .filter((l) => l['req'] !== undefined);
     expect(requestLines.length).toBeGreaterThan(0);
     for (const line of requestLines) expect(line['reqId']).toEqual(expect.any(String));
+    const reqIds = new Set(requestLines.map((l) => l['reqId']));
+    expect(reqIds).toContain('hop-1.edge:42');
+    expect([...reqIds].some((r) => String(r).startsWith('forged'))).toBe(false);
     const tokenUrl = requestLines.find((l) => String((l['req'] as { url: string }).url).includes('token='));
     expect((tokenUrl?.['req'] as { url: string }).url).toContain('token=[redacted]');
   }, 90_000);

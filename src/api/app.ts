@@ -54,11 +54,15 @@ function createFastify(deps: AppDeps) {
       },
     ),
     bodyLimit: 1024 * 1024,
-    // A caller's x-request-id is kept when it looks like an id, so logs correlate across hops.
-    requestIdHeader: 'x-request-id',
+    // A caller's x-request-id is kept when it looks like an id (and is not one of our secrets),
+    // so logs correlate across hops. requestIdHeader is off: with it, Fastify would take the
+    // header as it came and call genReqId only when it is missing.
+    requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      return typeof given === 'string' && REQUEST_ID.test(given) && !secretsOf(deps).includes(given)
+        ? given
+        : randomUUID();
     },
     routerOptions: { maxParamLength: 500 },
   }).withTypeProvider<TypeBoxTypeProvider>();
