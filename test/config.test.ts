@@ -53,6 +53,13 @@ describe('loadConfig', () => {
     ['SKILLSYNC_PORT', '65536', '0 to 65535'],
     ['SKILLSYNC_LOG_LEVEL', 'loud', 'one of fatal'],
     ['ATOM_SAAS_AUTO_SYNC', 'maybe', 'true or false'],
+    ['ATOM_SAAS_PATH_SKILL', '/skills/one', 'must contain {skill_id}'],
+    ['ATOM_SAAS_PATH_RATE', '/skills/rate', 'must contain {skill_id}'],
+    ['ATOM_SAAS_PATH_HEALTH', 'health', 'must start with "/"'],
+    ['ATOM_SAAS_PATH_SKILLS', '/skills?all=1', 'hold no query'],
+    ['SKILLSYNC_DATABASE_URL', 'postgres://db.internal/skills?pool=0', 'pool "0" must be an integer'],
+    ['SKILLSYNC_DATABASE_URL', 'postgres://db.internal/skills?schema=a-b', 'plain identifier'],
+    ['SKILLSYNC_DATABASE_URL', 'sqlite:', 'no file path'],
   ])('%s=%s fails naming the variable and its range', (name, value, range) => {
     const err = configError(() => load({ [name]: value }));
     expect(err.code).toBe('SKILLSYNC_ERR_CONFIG_INVALID');
@@ -91,6 +98,17 @@ describe('loadConfig', () => {
     expect(config.port).toBe(9002);
     expect(sources.port).toBe('flag');
     expect(sources.conflictStrategy).toBe('default');
+  });
+
+  it('accepts path overrides that fit their route, and empty ones (from the layout)', () => {
+    const c = load({
+      ATOM_SAAS_PATH_SKILL: '/v2/skill/{skill_id}',
+      ATOM_SAAS_PATH_HEALTH: '/status',
+      ATOM_SAAS_PATH_RATE: '',
+    });
+    expect(c.pathSkill).toBe('/v2/skill/{skill_id}');
+    expect(c.pathHealth).toBe('/status');
+    expect(c.pathRate).toBe('');
   });
 
   it('a bad flag names the flag', () => {

@@ -77,6 +77,11 @@ describe('skillsync serve (child process)', () => {
     expect(code).toBe(2);
     expect(child.err.join('')).toContain('ATOM_SAAS_SYNC_INTERVAL_MINUTES');
     expect(child.err.join('')).toContain('5 to 60');
+    // A path override that cannot be a route fails the same way, before anything starts.
+    const path = serve(env({ ATOM_SAAS_PATH_INSTALL: '/skills/install' }));
+    expect((await path.exit).code).toBe(2);
+    expect(path.err.join('')).toContain('ATOM_SAAS_PATH_INSTALL: must contain {skill_id}');
+    expect(path.err.join('')).not.toContain('    at ');
   }, 60_000);
 
   it('serves, syncs at start, and stops gracefully on SIGTERM', async () => {

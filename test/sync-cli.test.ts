@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../simulator/index.js';
+import { openStore } from '../src/store/open-store.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const ROOT = resolve(import.meta.dirname, '..');
@@ -52,6 +53,25 @@ describe('skillsync sync', () => {
     expect(second.code).toBe(0);
     const record = JSON.parse(second.out) as { id: number; trigger: string; mode: string; unchanged: number };
     expect(record).toMatchObject({ id: 2, trigger: 'cli', mode: 'full', unchanged: 250 });
+  }, 120_000);
+
+  it('applies the runtime overrides persisted in the store; a flag of the command wins', async () => {
+    const path = join(dir, 'overrides.db');
+    const store = await openStore(`sqlite:${path}`);
+    await store.setConfigOverrides({ pageSize: 10 });
+    await store.close();
+    const env = {
+      ATOM_SAAS_API_URL: sim.url,
+      ATOM_SAAS_API_TOKEN: TOKEN,
+      ATOM_SAAS_PAGE_SIZE: '100',
+      SKILLSYNC_DATABASE_URL: `sqlite:${path}`,
+    };
+    const overridden = await run(['--json', '--full'], env);
+    expect(overridden.code).toBe(0);
+    expect(JSON.parse(overridden.out)).toMatchObject({ pages: 25, upserted: 250 });
+    const flagged = await run(['--json', '--full', '--page-size', '50'], env);
+    expect(flagged.code).toBe(0);
+    expect(JSON.parse(flagged.out)).toMatchObject({ pages: 5, unchanged: 250 });
   }, 120_000);
 
   it('exit 1 when the run fails (credentials refused), without leaking the token', async () => {

@@ -29,16 +29,7 @@ export class LiveConfig {
 
   /** Loads the persisted overrides. A persisted value the table no longer accepts is dropped. */
   async init(): Promise<void> {
-    const saved = await this.#store.getConfigOverrides();
-    const valid: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(saved)) {
-      try {
-        applyOverrides(this.#base, { [k]: v });
-        valid[k] = v;
-      } catch {
-        // ignored: an override from an older version or out of a narrowed range
-      }
-    }
+    const valid = validOverrides(this.#base, await this.#store.getConfigOverrides());
     this.#overrides = valid;
     this.#current = applyOverrides(this.#base, valid);
   }
@@ -73,4 +64,21 @@ export class LiveConfig {
     for (const listener of this.#listeners) await listener(next, previous);
     return next;
   }
+}
+
+/**
+ * The persisted overrides that `base` still accepts: one from an older version or out of a
+ * narrowed range is dropped (the start-up value holds).
+ */
+export function validOverrides(base: Config, saved: Record<string, unknown>): Record<string, unknown> {
+  const valid: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(saved)) {
+    try {
+      applyOverrides(base, { [k]: v });
+      valid[k] = v;
+    } catch {
+      // dropped, see above
+    }
+  }
+  return valid;
 }

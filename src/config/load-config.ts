@@ -96,6 +96,7 @@ export function parseOptionValue(key: ConfigKey, raw: unknown, name = optionSpec
         // Credentials in a URL would end up in logs; the token has its own setting.
         if (url.password !== '' && !url.protocol.startsWith('postgres')) return fail();
       }
+      spec.check?.(v, name);
       return v;
     }
   }

@@ -7,12 +7,15 @@
  *
  * The `ATOM_SAAS_*` names are the original service's; the `SKILLSYNC_*` ones are the local side.
  */
+import { ConfigError } from '../core/errors.js';
+import { PATH_LAYOUTS, pathTemplateProblem, pathTemplateRule, type RouteName } from '../remote/paths.js';
+import { parseDatabaseUrl } from '../store/open-store.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** The marketplace path layouts (src/remote/paths.ts PATH_LAYOUTS). */
-export const PATH_LAYOUT_VALUES = ['skills', 'marketplace', 'skills-marketplace'] as const;
+/** The marketplace path layouts. */
+export const PATH_LAYOUT_VALUES = PATH_LAYOUTS;
 
 export const CONFLICT_STRATEGY_VALUES = ['remote_wins', 'local_wins', 'merge', 'manual'] as const;
 
@@ -88,6 +91,13 @@ export interface StringSpec extends BaseSpec {
   readonly schemes?: readonly string[];
   readonly optional?: boolean;
   readonly maxLength?: number;
+  /** What a value must be, in words, when the type alone does not say it (docs, --help, errors). */
+  readonly allowed?: string;
+  /**
+   * Checks a non-empty value beyond its type; throws a ConfigError naming `name` (the variable
+   * or flag the value came from). Runs at start, so a bad value never reaches the service.
+   */
+  readonly check?: (value: string, name: string) => void;
 }
 export interface EnumSpec extends BaseSpec {
   readonly type: 'enum';
@@ -97,6 +107,14 @@ export interface EnumSpec extends BaseSpec {
 export type OptionSpec = IntSpec | BoolSpec | StringSpec | EnumSpec;
 
 type SpecFor<V> = V extends number ? IntSpec : V extends boolean ? BoolSpec : StringSpec | EnumSpec;
+
+/** The check of a marketplace path override (see resolvePaths, which applies the same rule). */
+function checkPath(route: RouteName): (value: string, name: string) => void {
+  return (value, name) => {
+    const problem = pathTemplateProblem(route, value);
+    if (problem !== null) throw new ConfigError(name, `${problem}; got "${value}"`);
+  };
+}
 
 /** Keyed by Config key, so the compiler insists on one row per setting. Order = doc order. */
 export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object.freeze({
@@ -161,6 +179,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
+    allowed: pathTemplateRule('skills'),
+    check: checkPath('skills'),
     help: 'Override of the skills listing path (empty = from the layout).',
   },
   pathSkill: {
@@ -170,6 +190,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
+    allowed: pathTemplateRule('skill'),
+    check: checkPath('skill'),
     help: 'Override of the single-skill path, with {skill_id} (empty = from the layout).',
   },
   pathCategories: {
@@ -179,6 +201,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
+    allowed: pathTemplateRule('categories'),
+    check: checkPath('categories'),
     help: 'Override of the categories path (empty = from the layout).',
   },
   pathHealth: {
@@ -188,6 +212,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
+    allowed: pathTemplateRule('health'),
+    check: checkPath('health'),
     help: 'Override of the health path (empty = from the layout).',
   },
   pathRate: {
@@ -197,6 +223,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
+    allowed: pathTemplateRule('rate'),
+    check: checkPath('rate'),
     help: 'Override of the rating upload path, with {skill_id} (empty = from the layout).',
   },
   pathInstall: {
@@ -206,6 +234,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     optional: true,
     default: '',
     maxLength: 500,
+    allowed: pathTemplateRule('install'),
+    check: checkPath('install'),
     help: 'Override of the install upload path, with {skill_id} (empty = from the layout).',
   },
   syncIntervalMinutes: {
@@ -305,7 +335,7 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     default: 10,
     min: 0,
     max: 100,
-    help: 'Consecutive failed connects before falling back to polling (re-probed later).',
+    help: 'Consecutive failed connects before falling back to polling (re-probed later; 0 = never fall back).',
   },
   wsHeartbeatIntervalSeconds: {
     env: 'ATOM_SAAS_WS_HEARTBEAT_INTERVAL',
@@ -368,6 +398,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     type: 'url',
     schemes: ['sqlite:', 'postgres:', 'postgresql:'],
     default: 'sqlite:./data/skillsync.db',
+    // Its own parameters (?schema=, ?pool=) and the SQLite path are checked at start too.
+    check: (value, name) => void parseDatabaseUrl(value, name),
     help: 'Local store: sqlite:<path> (embedded) or postgres://user@host/db.',
   },
   host: {
@@ -433,6 +465,7 @@ export function describeAllowed(spec: OptionSpec): string {
     case 'url':
       return `a URL (${(spec.schemes ?? []).join(' ')})${spec.optional ? ' or empty' : ''}`;
     case 'string':
+      if (spec.allowed !== undefined) return `${spec.allowed}${spec.optional ? ' or empty' : ''}`;
       return spec.optional ? 'text or empty' : 'non-empty text';
   }
 }

@@ -74,16 +74,29 @@ export function resolvePaths(
     if (v !== undefined && v !== '') out[name] = v;
   }
   for (const name of ROUTE_NAMES) {
-    const v = out[name];
-    if (!v.startsWith('/') || /[?#\s]/.test(v)) {
-      throw new TypeError(`path for "${name}" must start with "/" and hold no query, got "${v}"`);
-    }
-    const needsId = name === 'skill' || name === 'rate' || name === 'install';
-    if (needsId && !v.includes('{skill_id}')) {
-      throw new TypeError(`path for "${name}" must contain {skill_id}, got "${v}"`);
-    }
+    const problem = pathTemplateProblem(name, out[name]);
+    if (problem !== null) throw new TypeError(`path for "${name}" ${problem}, got "${out[name]}"`);
   }
   return Object.freeze(out);
+}
+
+/** Routes whose path names one skill, so their template must hold `{skill_id}`. */
+const PER_SKILL: ReadonlySet<RouteName> = new Set<RouteName>(['skill', 'rate', 'install']);
+
+/** What a route's path template must be, in words (for the configuration reference). */
+export function pathTemplateRule(name: RouteName): string {
+  return PER_SKILL.has(name)
+    ? 'an absolute path (/...) holding {skill_id}'
+    : 'an absolute path (/...) without query';
+}
+
+/** Why `template` cannot be the path of `name` (see pathTemplateRule), or null when it can. */
+export function pathTemplateProblem(name: RouteName, template: string): string | null {
+  if (!template.startsWith('/') || /[?#\s]/.test(template)) {
+    return 'must start with "/" and hold no query, fragment or space';
+  }
+  if (PER_SKILL.has(name) && !template.includes('{skill_id}')) return 'must contain {skill_id}';
+  return null;
 }
 
 /** Fills `{skill_id}` with the encoded id. */

@@ -10,7 +10,9 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { addConfigOptions } from '../../config/cli-options.js';
-import { loadConfig } from '../../config/load-config.js';
+import { validOverrides } from '../../config/live-config.js';
+import { applyOverrides, loadConfig } from '../../config/load-config.js';
+import type { ConfigKey } from '../../config/options.js';
 import { ConfigError, isSkillsyncError } from '../../core/errors.js';
 import { createMarketplaceClient } from '../../remote/marketplace-client.js';
 import { openStore } from '../../store/open-store.js';
@@ -47,13 +49,27 @@ export async function runSync(opts: SyncFlags): Promise<number> {
   let store: Store;
   let engine: SyncEngine;
   let config;
+  let sources;
   try {
-    config = loadConfig({
+    ({ config, sources } = loadConfig({
       flags: opts,
       ...(typeof opts.envFile === 'string' ? { envFile: opts.envFile } : {}),
-    }).config;
+    }));
     store = await openStore(config.databaseUrl);
   } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message, 2);
+    if (isSkillsyncError(err)) return fail(`${err.code}: ${err.message}`, 2);
+    throw err;
+  }
+  try {
+    // The settings an operator changed through the admin API (conflict strategy, page size...)
+    // hold for this run too, as they do in the service (they live in the store); a flag given
+    // to this command still wins.
+    const saved = validOverrides(config, await store.getConfigOverrides());
+    for (const key of Object.keys(saved)) if (sources[key as ConfigKey] === 'flag') delete saved[key];
+    config = applyOverrides(config, saved);
+  } catch (err) {
+    await store.close();
     if (err instanceof ConfigError) return fail(err.message, 2);
     if (isSkillsyncError(err)) return fail(`${err.code}: ${err.message}`, 2);
     throw err;
