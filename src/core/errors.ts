@@ -199,7 +199,8 @@ export const ERROR_CODES = {
   SKILLSYNC_ERR_API_UNAVAILABLE: {
     retryable: true,
     status: 503,
-    summary: 'The component this route drives is not running (for example no WebSocket URL is configured).',
+    summary:
+      'The component this route drives is not running in this process (the sync engine or local actions).',
   },
   SKILLSYNC_ERR_API_INTERNAL: {
     retryable: false,
