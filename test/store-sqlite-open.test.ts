@@ -273,7 +273,28 @@ describe('first load of an empty store (deferred name indexes)', () => {
     const names = byName.items.map((r) => r.effective.name);
     expect(names).toEqual([...names].sort());
     expect(byName.total).toBe(30);
+    // Text searches too, in every order, here and through a second connection (another
+    // process reading while this one loads), which never saw the index go.
+    const reader = await openSqliteStore({ path });
+    for (const store of [s, reader]) {
+      for (const sort of [undefined, 'rating', 'installs', 'updated', 'name'] as const) {
+        const found = await store.searchSkills({
+          text: 'description',
+          category: 'c1',
+          page: 1,
+          pageSize: 7,
+          now: T0,
+          ...(sort === undefined ? {} : { sort }),
+        });
+        expect(found.total).toBe(30);
+        expect(found.items).toHaveLength(7);
+      }
+    }
     await s.applySkillPage(listingPage(ids(30, 30), true));
+    expect((await reader.searchSkills({ text: 'description', page: 1, pageSize: 1, now: T0 })).total).toBe(
+      60,
+    );
+    await reader.close();
     expect(indexes(path)).toEqual(BOTH);
     expect((await s.stats(T0)).skills).toBe(60);
     expect(await s.integrityCheck()).toEqual([]);

@@ -305,6 +305,7 @@ export class SqliteStore implements Store {
     ftsInsert: Database.Statement;
     ftsReplace: Database.Statement;
     prefixTerms: Database.Statement;
+    schemaVersion: Database.Statement;
   };
 
   /** One transaction wrapper for every write (created once: it calls the function it is given). */
@@ -338,6 +339,7 @@ export class SqliteStore implements Store {
       prefixTerms: db
         .prepare('SELECT term FROM skills_fts_vocab WHERE term >= ? AND term < ? LIMIT ?')
         .pluck(),
+      schemaVersion: db.prepare('PRAGMA schema_version').pluck(),
     };
   }
 
@@ -1112,7 +1114,9 @@ export class SqliteStore implements Store {
         // Each match needs its filter and sort columns: read from skills_search_keys (a few
         // MB, stays in the page cache) rather than the skill rows (the JSON payloads: most of
         // the file, so mostly page-cache misses).
-        from = 'skills_fts JOIN skills s INDEXED BY skills_search_keys ON s.id = skills_fts.rowid';
+        // A first load drops that index for its length (see DEFERRED_LOAD_INDEXES), maybe in
+        // another process: without it the join goes through the table.
+        from = `skills_fts JOIN skills s ${this.#hasSearchKeys() ? 'INDEXED BY skills_search_keys' : ''} ON s.id = skills_fts.rowid`;
         where.push('skills_fts MATCH ?');
         params.push(match);
       }
@@ -1198,6 +1202,19 @@ export class SqliteStore implements Store {
       return { items, total };
     });
   }
+
+  /** Whether skills_search_keys exists, looked up again whenever the schema changed. */
+  #hasSearchKeys(): boolean {
+    const version = this.#hot.schemaVersion.get() as number;
+    if (version !== this.#searchKeys.version) {
+      const found = this.#get(
+        "SELECT 1 AS x FROM sqlite_master WHERE type = 'index' AND name = 'skills_search_keys'",
+      );
+      this.#searchKeys = { version, present: found !== undefined };
+    }
+    return this.#searchKeys.present;
+  }
+  #searchKeys = { version: -1, present: false };
 
   /** Indexed terms starting with `word` (ASCII), or null when there are more than a few. */
   #prefixTerms(word: string): readonly string[] | null {
