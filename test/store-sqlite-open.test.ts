@@ -304,6 +304,25 @@ describe('first load of an empty store (deferred name indexes)', () => {
     await s.close();
   });
 
+  it('builds them in a worker after the last page commits: reads are answered meanwhile, writes wait in order', async () => {
+    const path = join(dir, 'bulk-worker.db');
+    const s = await openSqliteStore({ path });
+    await s.applySkillPage(listingPage(ids(0, 500), false));
+    const last = s.applySkillPage(listingPage(ids(500, 10), true));
+    // This thread answers a read while the worker builds: the last page is in, the indexes not yet.
+    expect((await s.getSkill('s505', T0))?.skillId).toBe('s505');
+    expect(indexes(path)).toEqual([]);
+    const first = s.updateSyncState({ lastError: 'first' });
+    const second = s.updateSyncState({ lastError: 'second' });
+    expect((await last).upserted).toBe(10);
+    expect(indexes(path)).toEqual(BOTH);
+    expect((await first).lastError).toBe('first');
+    expect((await second).lastError).toBe('second');
+    expect((await s.getSyncState()).lastError).toBe('second');
+    expect(await s.integrityCheck()).toEqual([]);
+    await s.close();
+  });
+
   it('an interrupted first load resumes without them; a cleared checkpoint or a reopen without one builds them', async () => {
     const path = join(dir, 'bulk-crash.db');
     let s = await openSqliteStore({ path });

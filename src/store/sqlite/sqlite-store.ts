@@ -10,6 +10,7 @@
  * Every write that must be atomic is one IMMEDIATE transaction (taking the write lock up
  * front, so a deferred read->write upgrade cannot fail with SQLITE_BUSY mid-way).
  */
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { SkillsyncError } from '../../core/errors.js';
 import { catalogDigest, categoryContentHash, skillContentHash } from '../../remote/contract.js';
@@ -49,6 +50,7 @@ import type {
   WsState,
 } from '../types.js';
 import { OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
+import { buildIndexesInWorker, type IndexBuildOptions } from './index-builder.js';
 import { DEFERRED_LOAD_INDEXES, migrate, readSchemaVersion, SCHEMA_VERSION } from './migrations.js';
 import {
   effectiveSkill,
@@ -111,6 +113,12 @@ const MAX_PREFIX_TERMS = 16;
 const PREFIX_MEMO_MAX = 10_000;
 
 /** FTS5's structure record (segments, levels, write counter): rewritten by every index write. */
+/**
+ * Page cache of the worker that builds the deferred indexes, KiB. It is memory on top of the
+ * store's own cache (32 MiB), at the end of a first load, when a 1M-skill sync is at its peak.
+ */
+const INDEX_BUILD_CACHE_KIB = 8 * 1024;
+
 const FTS_STRUCTURE_SQL = 'SELECT block FROM skills_fts_data WHERE id = 10';
 
 /** Quarantined payloads are kept up to this many characters of JSON. */
@@ -316,9 +324,16 @@ export class SqliteStore implements Store {
    * built when its listing ends: the page without a checkpoint, or the checkpoint cleared).
    */
   #bulkLoad = false;
+  /** Where and how a worker builds those indexes; null (in-memory file): built inline. */
+  readonly #builder: Omit<IndexBuildOptions, 'statements'> | null;
+  /** Set by a transaction that ended a first load: the build starts once it has committed. */
+  #buildQueued = false;
+  /** The build in progress (never rejects); writes wait for it, reads go on. */
+  #indexBuild: Promise<void> | null = null;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, builder: Omit<IndexBuildOptions, 'statements'> | null) {
     this.#db = db;
+    this.#builder = builder;
     this.#inTx = db.transaction((fn: () => unknown) => fn());
     this.#hot = {
       insertSkill: db.prepare(
@@ -394,7 +409,17 @@ export class SqliteStore implements Store {
         }
         migrate(db);
       }
-      const store = new SqliteStore(db);
+      const builder =
+        options.readonly || db.memory
+          ? null
+          : {
+              path: resolve(db.name),
+              busyTimeoutMs: Math.max(0, Math.floor(busyTimeoutMs)),
+              cacheSizeKiB: Math.min(cacheKiB, INDEX_BUILD_CACHE_KIB),
+              walAutocheckpointPages: db.pragma('wal_autocheckpoint', { simple: true }) as number,
+              journalSizeLimitBytes: db.pragma('journal_size_limit', { simple: true }) as number,
+            };
+      const store = new SqliteStore(db, builder);
       if (!options.readonly) store.#resumeOrEndBulkLoad();
       return store;
     } catch (err) {
@@ -439,14 +464,57 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction (rolled back when it throws). */
+  /**
+   * Runs `fn` in one IMMEDIATE transaction (rolled back when it throws). While a worker builds
+   * the deferred indexes, writes wait for it in call order (a write now would wait on its lock
+   * with the thread blocked).
+   */
   #tx<T>(operation: string, fn: () => T): Promise<T> {
+    if (this.#indexBuild !== null) return this.#indexBuild.then(() => this.#tx(operation, fn));
     return this.#do(operation, () => this.#inTx.immediate(fn) as T);
+  }
+
+  /** `write`'s result, once the index build its transaction queued (if any) has finished. */
+  #afterBuild<T>(write: Promise<T>): Promise<T> {
+    return write.then((value) => (this.#buildQueued ? this.#startBuild().then(() => value) : value));
+  }
+
+  /**
+   * Builds the deferred indexes in a worker (see index-builder.ts). A failed build is not the
+   * page's failure (the page is committed and reads work without them): the first load stays
+   * open, so the next end of a listing, or the next open, builds them.
+   */
+  #startBuild(): Promise<void> {
+    this.#buildQueued = false;
+    if (this.#indexBuild !== null) return this.#indexBuild;
+    const statements = DEFERRED_LOAD_INDEXES.map((i) => i.sql);
+    const build = buildIndexesInWorker({ ...this.#builder!, statements })
+      .catch(() => {
+        // The worker could not do it (no thread, a driver it cannot load): here, then.
+        this.#inTx.immediate(() => {
+          for (const sql of statements) this.#db.exec(sql);
+        });
+      })
+      .then(
+        () => {
+          this.#bulkLoad = false;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.#indexBuild = null;
+      });
+    this.#indexBuild = build;
+    return build;
   }
 
   // ---- skills: sync writes -------------------------------------------------------------
 
   applySkillPage(input: ApplyPageInput): Promise<ApplyResult> {
+    return this.#afterBuild(this.#applySkillPage(input));
+  }
+
+  #applySkillPage(input: ApplyPageInput): Promise<ApplyResult> {
     return this.#tx('applySkillPage', () => {
       if (
         !this.#bulkLoad &&
@@ -1999,9 +2067,17 @@ export class SqliteStore implements Store {
       );
   }
 
-  /** Builds the deferred indexes (in the caller's transaction) if a first load dropped them. */
-  #endBulkLoad(): void {
+  /**
+   * Ends a first load that dropped the deferred indexes: queues their build in a worker once
+   * the caller's transaction has committed (see #afterBuild), or, `inline` or without a file,
+   * builds them in the caller's transaction.
+   */
+  #endBulkLoad(inline = false): void {
     if (!this.#bulkLoad) return;
+    if (this.#builder !== null && !inline) {
+      this.#buildQueued = true;
+      return;
+    }
     for (const index of DEFERRED_LOAD_INDEXES) this.#db.exec(index.sql);
     this.#bulkLoad = false;
   }
@@ -2020,7 +2096,7 @@ export class SqliteStore implements Store {
     if (present === DEFERRED_LOAD_INDEXES.length) return;
     this.#bulkLoad = true;
     if (this.#get('SELECT 1 AS x FROM checkpoint WHERE id = 1') === undefined) {
-      this.#inTx.immediate(() => this.#endBulkLoad());
+      this.#inTx.immediate(() => this.#endBulkLoad(true));
     }
   }
 
@@ -2032,7 +2108,7 @@ export class SqliteStore implements Store {
   }
 
   setCheckpoint(checkpoint: ListingCheckpoint | null): Promise<void> {
-    return this.#tx('setCheckpoint', () => this.#saveCheckpoint(checkpoint));
+    return this.#afterBuild(this.#tx('setCheckpoint', () => this.#saveCheckpoint(checkpoint)));
   }
 
   #toRun(r: Row): RunRecord {
@@ -2266,6 +2342,8 @@ export class SqliteStore implements Store {
 
   close(): Promise<void> {
     if (!this.#db.open) return Promise.resolve();
+    // An index build in progress finishes first (its worker has a connection to this file).
+    if (this.#indexBuild !== null) return this.#indexBuild.then(() => this.close());
     return this.#do('close', () => {
       try {
         if (!this.#db.readonly) this.#db.pragma('optimize');
