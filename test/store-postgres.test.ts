@@ -461,6 +461,9 @@ if (unreachable !== null && PG_REQUIRED) {
       expect(r.items.map((i) => i.skillId)).toEqual(['skill-00001']);
       const byTag = await store.searchSkills({ tag: 'LINT', sort: 'name', page: 1, pageSize: 10, now: 0 });
       expect(byTag.items.map((i) => i.base.name)).toEqual(['Python linter', 'Python plotter', 'Rust linter']);
+      // An empty tag is no tag filter (as on SQLite), not "has an empty tag".
+      const emptyTag = await store.searchSkills({ tag: '', page: 1, pageSize: 10, now: 0 });
+      expect(emptyTag.total).toBe(4);
       const past = await store.searchSkills({ text: 'python', page: 5, pageSize: 2, now: 0 });
       expect(past).toEqual({ items: [], total: 3 });
       const none = await store.searchSkills({ text: 'zzz', page: 1, pageSize: 2, now: 0 });

@@ -55,7 +55,10 @@ function orderBy(q: Q, sort: SkillQuery['sort'], ranked: boolean, alias: 's' | '
   }
 }
 
-export async function searchSkills(q: Q, query: SkillQuery): Promise<SkillPageResult> {
+export async function searchSkills(q: Q, rawQuery: SkillQuery): Promise<SkillPageResult> {
+  // An empty tag is no tag filter, as in the SQLite store.
+  const query: SkillQuery = { ...rawQuery };
+  if (query.tag === '') delete query.tag;
   const ts = tsQueryText(query.text);
   const tagTs = tagTsQuery(query.tag);
   const categoryTs = query.category !== undefined ? `'${categoryLexeme(query.category)}'` : null;
