@@ -309,7 +309,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         await uploader.start();
         if (ws) {
           await ws.start();
-          if (!live.current.wsEnabled && ws.status().enabled) await ws.disable();
+          // start() reads the persisted flag; the effective configuration wins, both ways.
+          const wanted = live.current.wsEnabled;
+          if (ws.status().enabled !== wanted) {
+            if (wanted) await ws.enable();
+            else await ws.disable();
+          }
         }
         // The scheduler runs the first sync (syncOnStart), the interval, retries and the sweep.
         await scheduler.start();

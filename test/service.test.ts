@@ -8,7 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
 import { startSimulator, type SimulatorHandle } from '../simulator/index.js';
+import { createLogger } from '../src/api/logger.js';
+import { loadConfig } from '../src/config/load-config.js';
+import { createService } from '../src/service.js';
 import { startTestService, type TestService } from './helpers/service-fixture.js';
 
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
@@ -219,5 +223,66 @@ describe('websocket admin routes act on the live client', () => {
       payload: { ws_enabled: null },
     });
     expect(t.service.ws!.status().enabled).toBe(true);
+  });
+});
+
+describe('ATOM_SAAS_WS_ENABLED at start wins over the persisted client state', () => {
+  let sim: SimulatorHandle;
+  let dir: string;
+  const token = 'ws-enabled-test-token';
+  beforeAll(async () => {
+    sim = await startSimulator({ skills: 20, token });
+    dir = mkdtempSync(join(tmpdir(), 'skillsync-ws-enabled-'));
+  });
+  afterAll(async () => {
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function run(
+    wsEnabled: 'true' | 'false',
+    check: (s: Awaited<ReturnType<typeof createService>>) => Promise<void>,
+  ) {
+    const { config } = loadConfig({
+      envFile: null,
+      env: {
+        ATOM_SAAS_API_URL: sim.url,
+        ATOM_SAAS_API_TOKEN: token,
+        ATOM_SAAS_WS_URL: sim.wsUrl,
+        ATOM_SAAS_WS_ENABLED: wsEnabled,
+        ATOM_SAAS_REQUEST_BUDGET_PER_MINUTE: '0',
+        ATOM_SAAS_SYNC_ON_START: 'false',
+        SKILLSYNC_DATABASE_URL: `sqlite:${join(dir, 'skillsync.db')}`,
+        SKILLSYNC_PORT: '0',
+      },
+    });
+    const quiet = new Writable({ write: (_c, _e, done) => done() });
+    const service = await createService({ config, logger: createLogger('silent', quiet) });
+    try {
+      await service.start();
+      await check(service);
+    } finally {
+      await service.stop();
+    }
+  }
+
+  it('false then true: the second start enables and connects the client', async () => {
+    await run('false', async (s) => {
+      expect(s.ws!.status().enabled).toBe(false);
+      expect((await s.store.getWsState()).enabled).toBe(false);
+    });
+    await run('true', async (s) => {
+      expect(s.ws!.status().enabled).toBe(true);
+      expect((await s.store.getWsState()).enabled).toBe(true);
+      const end = Date.now() + 10_000;
+      while (!s.ws!.status().connected) {
+        if (Date.now() > end) throw new Error('the client never connected');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    });
+    await run('false', async (s) => {
+      expect(s.ws!.status().enabled).toBe(false);
+      expect(s.ws!.status().connected).toBe(false);
+    });
   });
 });
