@@ -186,13 +186,19 @@ export function judgePage(
  * Whether a finished listing saw the catalog without gaps, so it may delete what it did not
  * see. A keyset listing is stable while the catalog changes. A page-numbered one is trusted
  * only when the catalog size stayed the same through the listing and the pages add up to it.
+ *
+ * A page-numbered listing resumed from a checkpoint is never trusted: its earlier pages were
+ * read by another run, maybe long before, and a change in between shifts the offsets (a record
+ * moves onto a page already read and is never listed) without showing in the totals it saw.
  */
 export function listingIsGapless(
   style: ListingStyle,
   totals: { first: number | undefined; last: number | undefined },
   recordsListed: number,
+  resumed = false,
 ): boolean {
   if (style === 'cursor') return true;
+  if (resumed) return false;
   if (totals.first === undefined || totals.last === undefined) return true;
   return totals.first === totals.last && recordsListed === totals.last;
 }

@@ -730,10 +730,12 @@ export class SyncEngine {
     }
 
     if (plan.mode !== 'full') return;
-    if (!listingIsGapless(plan.style, { first: firstTotal, last: lastTotal }, recordsListed)) {
+    if (
+      !listingIsGapless(plan.style, { first: firstTotal, last: lastTotal }, recordsListed, resume !== null)
+    ) {
       this.#log.warn(
-        { runId, firstTotal, lastTotal, recordsListed },
-        'the catalog changed during a page-numbered listing: deletions wait for a clean listing',
+        { runId, firstTotal, lastTotal, recordsListed, resumed: resume !== null },
+        'a page-numbered listing that was resumed, or over a catalog that changed, may have skipped records: deletions wait for a clean listing',
       );
       return;
     }
