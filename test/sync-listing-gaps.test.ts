@@ -63,3 +63,56 @@ describe('a resumed page-numbered listing', () => {
     expect(await storedIds(store)).toEqual(remote.liveIds());
   });
 });
+
+describe('the watermark after a page-numbered listing over a changing catalog', () => {
+  it('incremental: a deletion during the listing (a tombstone at its end) keeps the watermark back', async () => {
+    const { remote, store, engine } = await setUp(['updated_since']);
+    expect((await engine.syncAll({ trigger: 'manual' })).status).toBe('success');
+    const first = (await store.getSyncState()).watermark;
+    expect(first).not.toBeNull();
+
+    for (const id of FakeMarketplace.ids(10)) remote.update(id);
+    // While the incremental listing runs, s01 is deleted: its tombstone moves to the end and
+    // s06 (updated) slides from page 2 onto page 1, which was already read.
+    remote.beforeList = (call) => {
+      if (call.page === 2 && call.updatedSince !== undefined) {
+        remote.beforeList = null;
+        remote.delete('s01');
+      }
+    };
+    const inc = await engine.syncAll({ trigger: 'schedule' });
+    expect(inc.status).toBe('success');
+    expect(inc.run?.mode).toBe('incremental');
+    expect((await store.getSkill('s06', Date.now()))?.base.version).toBe('1.0.0');
+    const after = (await store.getSyncState()).watermark;
+    // Not moved past s06: the next incremental listing lists it again.
+    expect(after !== null && Date.parse(after) <= Date.parse(first ?? '')).toBe(true);
+
+    const next = await engine.syncAll({ trigger: 'schedule' });
+    expect(next.status).toBe('success');
+    expect((await store.getSkill('s06', Date.now()))?.base.version).toBe(remote.versionOf('s06'));
+    expect(await storedIds(store)).toEqual(remote.liveIds());
+  });
+
+  it('full: a listing whose pages shifted sets no watermark, so the next run lists in full again', async () => {
+    const { remote, store, engine } = await setUp(['updated_since']);
+    expect((await engine.syncAll({ trigger: 'manual' })).status).toBe('success');
+    remote.update('s06');
+    // A full listing during which s01 is deleted: s06's update is never listed.
+    remote.beforeList = (call) => {
+      if (call.page === 2 && call.updatedSince === undefined) {
+        remote.beforeList = null;
+        remote.delete('s01');
+      }
+    };
+    const full = await engine.syncAll({ trigger: 'manual', mode: 'full' });
+    expect(full.run?.mode).toBe('full');
+    expect(full.run?.deleted).toBe(0);
+    expect((await store.getSkill('s06', Date.now()))?.base.version).toBe('1.0.0');
+
+    const next = await engine.syncAll({ trigger: 'schedule' });
+    expect(next.status).toBe('success');
+    expect((await store.getSkill('s06', Date.now()))?.base.version).toBe(remote.versionOf('s06'));
+    expect(await storedIds(store)).toEqual(remote.liveIds());
+  });
+});

@@ -129,8 +129,11 @@ export interface ApplyPageInput {
   guard: 'listing' | 'version';
   /** Saved in the same transaction as the page; null clears it (the listing ended). */
   checkpoint: ListingCheckpoint | null;
-  /** Saved in the same transaction (incremental watermark covering this page). */
-  watermark?: string;
+  /**
+   * Saved in the same transaction (incremental watermark covering this page); null clears it
+   * (the next run lists in full); absent leaves it as it is.
+   */
+  watermark?: string | null;
   /** The sync run applying the page, for records the store quarantines itself. */
   runId?: number;
 }

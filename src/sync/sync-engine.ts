@@ -191,6 +191,13 @@ export function validateEngineOptions(o: SyncEngineOptions): SyncEngineOptions {
   return Object.freeze({ ...o, deleteGuard: Object.freeze({ ...o.deleteGuard }) });
 }
 
+/** Whether a listed record (or tombstone) was changed after `sinceMs`. */
+function changedAfter(skill: Skill, sinceMs: number): boolean {
+  for (const at of [skill.updated_at, skill.deleted_at])
+    if (typeof at === 'string' && Date.parse(at) > sinceMs) return true;
+  return false;
+}
+
 export class SyncEngine {
   #remote: MarketplaceApi;
   readonly #store: Store;
@@ -595,6 +602,8 @@ export class SyncEngine {
     let firstTotal: number | undefined;
     let lastTotal: number | undefined;
     let changedDuringListing = false;
+    // Set when the listing ends (page-numbered: totals unchanged and pages adding up to them).
+    let gapless = false;
     let previousFirstKey: string | null = null;
     let pagesThisListing = 0;
     // Invalid records without a readable id: we cannot tell which stored skill they were.
@@ -639,17 +648,14 @@ export class SyncEngine {
         const incoming: IncomingSkill[] = [];
         const tombstones: string[] = [];
         for (const skill of answer.skills) {
+          // A record changed (or deleted: a tombstone) after the listing began moved to its end,
+          // and the records behind it moved up a place: one may now sit on a page already read.
+          if (plan.style === 'page' && plan.mode === 'incremental' && changedAfter(skill, watermarkMs))
+            changedDuringListing = true;
           if (typeof skill.deleted_at === 'string') {
             tombstones.push(skill.skill_id);
             continue;
           }
-          if (
-            plan.style === 'page' &&
-            plan.mode === 'incremental' &&
-            typeof skill.updated_at === 'string' &&
-            Date.parse(skill.updated_at) > watermarkMs
-          )
-            changedDuringListing = true;
           incoming.push({ skill, contentHash: hashSkill(skill) });
         }
         const states =
@@ -681,11 +687,25 @@ export class SyncEngine {
             skillsApplied,
           };
         }
-        let newWatermark: string | null = null;
-        if (verdict.done && watermark !== null) {
-          // A page-numbered incremental listing over a list that changed under it may have
-          // skipped records (offsets shift): keep listing from where this one started.
-          newWatermark = changedDuringListing && plan.updatedSince !== null ? plan.updatedSince : watermark;
+        // undefined: the stored watermark stays as it is.
+        let newWatermark: string | null | undefined;
+        if (verdict.done) {
+          gapless = listingIsGapless(
+            plan.style,
+            { first: firstTotal, last: lastTotal },
+            recordsListed,
+            resume !== null,
+          );
+          if (plan.mode === 'full' && !gapless) {
+            // A full listing that may have skipped records must not let incremental runs start
+            // after them (an unchanged skipped record would never be listed again): the watermark
+            // is cleared and the next run lists in full.
+            newWatermark = null;
+          } else if (watermark !== null) {
+            // A page-numbered incremental listing over a list that changed under it may have
+            // skipped records (offsets shift): keep listing from where this one started.
+            newWatermark = changedDuringListing && plan.updatedSince !== null ? plan.updatedSince : watermark;
+          }
         }
         const applied = await store.applySkillPage({
           items,
@@ -696,7 +716,7 @@ export class SyncEngine {
           epoch,
           guard: plan.mode === 'full' ? 'listing' : 'version',
           checkpoint,
-          ...(newWatermark !== null ? { watermark: newWatermark } : {}),
+          ...(newWatermark !== undefined ? { watermark: newWatermark } : {}),
           runId,
         });
         // Records the store could not hold were quarantined by it, in the page's transaction.
@@ -730,9 +750,7 @@ export class SyncEngine {
     }
 
     if (plan.mode !== 'full') return;
-    if (
-      !listingIsGapless(plan.style, { first: firstTotal, last: lastTotal }, recordsListed, resume !== null)
-    ) {
+    if (!gapless) {
       this.#log.warn(
         { runId, firstTotal, lastTotal, recordsListed, resumed: resume !== null },
         'a page-numbered listing that was resumed, or over a catalog that changed, may have skipped records: deletions wait for a clean listing',
