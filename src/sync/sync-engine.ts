@@ -27,6 +27,7 @@ import {
   type RunStatus,
   type RunTrigger,
   type SkillUpsert,
+  type SyncState,
 } from '../store/types.js';
 import { hashSkill } from './skill-hash.js';
 import {
@@ -148,6 +149,17 @@ interface Counters {
   conflictsResolved: number;
   conflictsManual: number;
   deletionsHeld: number;
+}
+
+/** What a run's failure handling needs from the run so far. */
+interface RunContext {
+  /** The run as started (its id and trigger). */
+  run: RunRecord;
+  /** The sync state read before the run. */
+  before: SyncState;
+  startedAt: number;
+  startedEmitted: boolean;
+  counters: Counters;
 }
 
 interface ActiveRun {
@@ -332,28 +344,49 @@ export class SyncEngine {
     const requested: RequestedMode = request.mode ?? 'auto';
     const before = await store.getSyncState();
     await this.#closeInterruptedRuns(startedAt);
-    let run = await store.startRun({
+    const run = await store.startRun({
       trigger: request.trigger,
       // Refined once the listing is planned (after /health).
       mode: requested === 'full' || before.watermark === null ? 'full' : 'incremental',
       startedAt,
     });
     setRunId(run.id);
+    const ctx: RunContext = {
+      run,
+      before,
+      startedAt,
+      startedEmitted: false,
+      counters: {
+        pages: 0,
+        upserted: 0,
+        unchanged: 0,
+        deleted: 0,
+        quarantined: 0,
+        conflictsDetected: 0,
+        conflictsResolved: 0,
+        conflictsManual: 0,
+        deletionsHeld: 0,
+      },
+    };
+    try {
+      return await this.#runParts(request, ctx, signal);
+    } catch (err) {
+      // Whatever failed outside the parts' own error handling (a store read or write around
+      // them): the run and the sync state must not stay 'running'.
+      return this.#finishCrashedRun(ctx, err);
+    }
+  }
+
+  async #runParts(request: SyncRequest, ctx: RunContext, signal: AbortSignal): Promise<SyncResult> {
+    const store = this.#store;
+    const { before, startedAt, counters } = ctx;
+    const requested: RequestedMode = request.mode ?? 'auto';
+    let run = ctx.run;
     await store.updateSyncState({ status: 'running' });
+    ctx.startedEmitted = true;
     this.#emit('runStarted', run);
     this.#log.info({ runId: run.id, trigger: request.trigger, requested }, 'sync run started');
 
-    const counters: Counters = {
-      pages: 0,
-      upserted: 0,
-      unchanged: 0,
-      deleted: 0,
-      quarantined: 0,
-      conflictsDetected: 0,
-      conflictsResolved: 0,
-      conflictsManual: 0,
-      deletionsHeld: 0,
-    };
     const errors: string[] = [];
     let authFailed = false;
     let firstCode: ErrorCode | null = null;
@@ -519,6 +552,67 @@ export class SyncEngine {
       },
       'sync run finished',
     );
+    this.#emit('runFinished', result);
+    return result;
+  }
+
+  /**
+   * Ends a run that threw outside its parts' own error handling: the run is recorded as failed
+   * with the error, the sync state leaves 'running', and runFinished is emitted, as for any
+   * other run. Writes are best effort (the store may be what failed); a run row this cannot
+   * close is closed by the next run (#closeInterruptedRuns).
+   */
+  async #finishCrashedRun(ctx: RunContext, err: unknown): Promise<SyncResult> {
+    const store = this.#store;
+    const { counters } = ctx;
+    const finishedAt = this.#clock.now();
+    const error = `run: ${describe(err)}`.slice(0, 2000);
+    const code: ErrorCode = errorCode(err) ?? 'SKILLSYNC_ERR_STORE_QUERY';
+    this.#log.error({ runId: ctx.run.id, code, err: describe(err) }, 'sync run failed unexpectedly');
+    if (!ctx.startedEmitted) this.#emit('runStarted', ctx.run);
+    const bestEffort = async <T>(what: string, op: () => Promise<T>): Promise<T | null> => {
+      try {
+        return await op();
+      } catch (e) {
+        this.#log.error({ runId: ctx.run.id, err: describe(e) }, `could not record the failed run: ${what}`);
+        return null;
+      }
+    };
+    const run = await bestEffort('run', () =>
+      store.updateRun(ctx.run.id, {
+        status: 'failed',
+        finishedAt,
+        pages: counters.pages,
+        upserted: counters.upserted,
+        unchanged: counters.unchanged,
+        deleted: counters.deleted,
+        quarantined: counters.quarantined,
+        conflictsDetected: counters.conflictsDetected,
+        conflictsResolved: counters.conflictsResolved,
+        conflictsManual: counters.conflictsManual,
+        deletionsHeld: counters.deletionsHeld,
+        error,
+      }),
+    );
+    await bestEffort('sync state', () =>
+      store.updateSyncState(
+        stateAfterRun(ctx.before, {
+          status: 'failed',
+          authFailed: false,
+          finishedAt,
+          error,
+          conflictsDetected: counters.conflictsDetected,
+          conflictsResolved: counters.conflictsResolved,
+        }),
+      ),
+    );
+    const result: SyncResult = {
+      status: 'failed',
+      run: run ?? { ...ctx.run, status: 'failed', finishedAt, error },
+      runId: ctx.run.id,
+      alreadyInProgress: false,
+      error: { code, message: error },
+    };
     this.#emit('runFinished', result);
     return result;
   }
