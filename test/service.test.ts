@@ -4,7 +4,8 @@
  * the live client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +87,50 @@ describe('skillsync serve (child process)', () => {
     expect((await path.exit).code).toBe(2);
     expect(path.err.join('')).toContain('ATOM_SAAS_PATH_INSTALL: must contain {skill_id}');
     expect(path.err.join('')).not.toContain('    at ');
+  }, 60_000);
+
+  it('refuses a marketplace URL with a query, a user name or a fragment, and a host with spaces (exit 2)', async () => {
+    for (const [name, value] of [
+      ['ATOM_SAAS_API_URL', `${sim.url}?v=1`],
+      ['ATOM_SAAS_API_URL', sim.url.replace('http://', 'http://someone@')],
+      ['ATOM_SAAS_API_URL', `${sim.url}#top`],
+      ['ATOM_SAAS_WS_URL', `${sim.wsUrl}#top`],
+      ['SKILLSYNC_HOST', 'no such host'],
+    ] as const) {
+      const child = serve(env({ [name]: value }));
+      const { code } = await child.exit;
+      const err = child.err.join('');
+      expect(code, `${name}=${value}: ${err}`).toBe(2);
+      expect(err).toMatch(new RegExp(`^skillsync serve: ${name}: must`));
+      expect(err).not.toContain('    at ');
+      expect(err).not.toContain('someone');
+    }
+  }, 60_000);
+
+  it('a service that cannot start prints one line (code: message) and exits 1', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const child = serve(env({ SKILLSYNC_PORT: String(port) }));
+      const { code } = await child.exit;
+      const err = child.err.join('');
+      expect(code, err).toBe(1);
+      expect(err).toMatch(/^skillsync serve: EADDRINUSE: .*\n$/);
+      expect(err.trim().split('\n')).toHaveLength(1);
+      expect(err).not.toContain('    at ');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    // A store that cannot be opened (its directory would be a file) fails the same way.
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const child = serve(env({ SKILLSYNC_DATABASE_URL: `sqlite:${join(file, 'x.db')}` }));
+    const { code } = await child.exit;
+    const err = child.err.join('');
+    expect(code, err).toBe(1);
+    expect(err).toMatch(/^skillsync serve: SKILLSYNC_ERR_STORE_UNAVAILABLE: .+\n$/);
+    expect(err).not.toContain('    at ');
   }, 60_000);
 
   it('serves, syncs at start, and stops gracefully on SIGTERM', async () => {

@@ -91,7 +91,10 @@ export interface StringSpec extends BaseSpec {
   readonly schemes?: readonly string[];
   readonly optional?: boolean;
   readonly maxLength?: number;
-  /** What a value must be, in words, when the type alone does not say it (docs, --help, errors). */
+  /**
+   * What a value must be, in words, when the type alone does not say it (docs, --help, errors);
+   * for a `url`, it follows the schemes ("a URL (http: https:) <allowed>").
+   */
   readonly allowed?: string;
   /**
    * Checks a non-empty value beyond its type; throws a ConfigError naming `name` (the variable
@@ -116,6 +119,35 @@ function checkPath(route: RouteName): (value: string, name: string) => void {
   };
 }
 
+/**
+ * The marketplace base URL: every path is appended to it and the token has its own setting, so
+ * it carries no credentials, query or fragment (the marketplace client refuses them too).
+ */
+function checkApiUrl(value: string, name: string): void {
+  const url = new URL(value);
+  // The value itself is not echoed: a user name or a query may hold a secret.
+  if (url.username !== '' || url.password !== '')
+    throw new ConfigError(name, 'must not carry credentials (user@host); set ATOM_SAAS_API_TOKEN instead');
+  if (url.search !== '')
+    throw new ConfigError(name, 'must not have a query (?...); paths are appended to it');
+  if (url.hash !== '') throw new ConfigError(name, 'must not have a fragment (#...)');
+}
+
+/** A WebSocket URL with a fragment can never connect (the ws library refuses it). */
+function checkWsUrl(value: string, name: string): void {
+  if (new URL(value).hash !== '') throw new ConfigError(name, 'must not have a fragment (#...)');
+}
+
+/** Light check of the listen address: a name or an IP literal, nothing that cannot resolve. */
+function checkHost(value: string, name: string): void {
+  if (!/^[A-Za-z0-9._:%-]+$/.test(value)) {
+    throw new ConfigError(
+      name,
+      `must be a host name or IP address (letters, digits, . - _ : %); got ${JSON.stringify(value.slice(0, 80))}`,
+    );
+  }
+}
+
 /** Keyed by Config key, so the compiler insists on one row per setting. Order = doc order. */
 export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object.freeze({
   apiUrl: {
@@ -124,6 +156,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     type: 'url',
     schemes: ['http:', 'https:'],
     default: 'https://atomagentos.com/api/v1/marketplace',
+    allowed: 'without credentials, query or fragment',
+    check: checkApiUrl,
     help: 'Base URL of the marketplace API; paths are relative to it.',
   },
   apiToken: {
@@ -318,6 +352,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     schemes: ['ws:', 'wss:'],
     optional: true,
     default: '',
+    allowed: 'without a fragment',
+    check: checkWsUrl,
     help: 'WebSocket URL for real-time updates (empty = no WebSocket, polling only).',
   },
   wsEnabled: {
@@ -408,6 +444,8 @@ export const OPTIONS: { readonly [K in ConfigKey]: SpecFor<Config[K]> } = Object
     type: 'string',
     default: '127.0.0.1',
     maxLength: 255,
+    allowed: 'a host name or IP address',
+    check: checkHost,
     help: 'Address the HTTP server binds to.',
   },
   port: {
@@ -463,7 +501,10 @@ export function describeAllowed(spec: OptionSpec): string {
     case 'enum':
       return `one of ${spec.values.join(', ')}`;
     case 'url':
-      return `a URL (${(spec.schemes ?? []).join(' ')})${spec.optional ? ' or empty' : ''}`;
+      return (
+        `a URL (${(spec.schemes ?? []).join(' ')})${spec.allowed !== undefined ? ` ${spec.allowed}` : ''}` +
+        `${spec.optional ? `${spec.allowed !== undefined ? ',' : ''} or empty` : ''}`
+      );
     case 'string':
       if (spec.allowed !== undefined) return `${spec.allowed}${spec.optional ? ' or empty' : ''}`;
       return spec.optional ? 'text or empty' : 'non-empty text';

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { addConfigOptions } from '../../config/cli-options.js';
 import { loadConfig } from '../../config/load-config.js';
-import { ConfigError } from '../../core/errors.js';
 import type { Service } from '../../service.js';
+import { reportStartFailure } from './serve.js';
 
 interface DemoFlags extends Record<string, unknown> {
   skills: string;
@@ -61,15 +61,11 @@ export function register(program: Command): void {
       }).config;
     } catch (err) {
       await sim.close();
-      if (err instanceof ConfigError) {
-        process.stderr.write(`skillsync demo: ${err.message}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      throw err;
+      reportStartFailure('demo', err);
+      return;
     }
 
-    let service: Service;
+    let service: Service | null = null;
     try {
       service = await createService({ config });
       try {
@@ -78,12 +74,16 @@ export function register(program: Command): void {
         if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
         // The default port is taken (another demo?): take any free port instead.
         await service.stop();
+        service = null;
         service = await createService({ config: Object.freeze({ ...config, port: 0 }) });
         await service.start();
       }
     } catch (err) {
+      // One line, no stack (exit 1; 2 for a bad configuration value), after closing what started.
+      await service?.stop().catch(() => undefined);
       await sim.close();
-      throw err;
+      reportStartFailure('demo', err);
+      return;
     }
     const stopService = service.stop.bind(service);
     service.stop = async () => {
