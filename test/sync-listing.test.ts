@@ -192,10 +192,8 @@ describe('run status, state and the delete guard', () => {
       successfulSyncs: 7,
       failedSyncs: 3,
       lastSuccessAt: 100,
-      conflictsDetectedTotal: 4,
-      conflictsResolvedTotal: 3,
     };
-    const run = { finishedAt: 500, conflictsDetected: 2, conflictsResolved: 1 };
+    const run = { finishedAt: 500 };
     expect(stateAfterRun(before, { ...run, status: 'success', authFailed: false, error: null })).toEqual({
       status: 'success',
       lastSyncAt: 500,
@@ -205,8 +203,6 @@ describe('run status, state and the delete guard', () => {
       totalSyncs: 11,
       successfulSyncs: 8,
       failedSyncs: 3,
-      conflictsDetectedTotal: 6,
-      conflictsResolvedTotal: 4,
     });
     const partial = stateAfterRun(before, { ...run, status: 'partial', authFailed: false, error: 'x' });
     expect(partial).toMatchObject({

@@ -45,24 +45,20 @@ export interface FinishedRun {
   authFailed: boolean;
   finishedAt: number;
   error: string | null;
-  conflictsDetected: number;
-  conflictsResolved: number;
 }
 
 /**
  * The sync state after a run, from the state before it. Partial runs are not successes: they
  * count as failed syncs and keep the consecutive-error streak going.
+ *
+ * The conflict totals are not in it: the store counts them in the transactions that record
+ * conflicts, and conflicts are also recorded during a run (WebSocket events, operators), so
+ * totals read at the run's start would be stale by its end.
  */
 export function stateAfterRun(
   before: Pick<
     SyncState,
-    | 'consecutiveErrors'
-    | 'totalSyncs'
-    | 'successfulSyncs'
-    | 'failedSyncs'
-    | 'lastSuccessAt'
-    | 'conflictsDetectedTotal'
-    | 'conflictsResolvedTotal'
+    'consecutiveErrors' | 'totalSyncs' | 'successfulSyncs' | 'failedSyncs' | 'lastSuccessAt'
   >,
   run: FinishedRun,
 ): Partial<SyncState> {
@@ -77,7 +73,5 @@ export function stateAfterRun(
     totalSyncs: before.totalSyncs + 1,
     successfulSyncs: before.successfulSyncs + (ok ? 1 : 0),
     failedSyncs: before.failedSyncs + (ok ? 0 : 1),
-    conflictsDetectedTotal: before.conflictsDetectedTotal + run.conflictsDetected,
-    conflictsResolvedTotal: before.conflictsResolvedTotal + run.conflictsResolved,
   };
 }

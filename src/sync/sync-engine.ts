@@ -519,8 +519,6 @@ export class SyncEngine {
         authFailed,
         finishedAt,
         error,
-        conflictsDetected: counters.conflictsDetected,
-        conflictsResolved: counters.conflictsResolved,
       }),
       skillsCached: stats.skills,
       categoriesCached: stats.categories,
@@ -601,8 +599,6 @@ export class SyncEngine {
           authFailed: false,
           finishedAt,
           error,
-          conflictsDetected: counters.conflictsDetected,
-          conflictsResolved: counters.conflictsResolved,
         }),
       ),
     );
@@ -912,20 +908,13 @@ export class SyncEngine {
     if (this.#epoch === undefined) this.#epoch = (await store.getSyncState()).epoch;
     const states = await store.getLocalStates([skill.skill_id]);
     const r = resolveIncoming(skill, hashSkill(skill), states.get(skill.skill_id), this.#options.strategy);
-    const outcome = await store.applySkillEvent(r.upsert, {
+    // The store counts the conflict totals, in the same transaction.
+    return store.applySkillEvent(r.upsert, {
       now,
       ttlMs: this.#options.ttlMs,
       epoch: this.#epoch,
       source,
     });
-    if (outcome === 'applied' && r.detected !== null) {
-      const s = await store.getSyncState();
-      await store.updateSyncState({
-        conflictsDetectedTotal: s.conflictsDetectedTotal + 1,
-        conflictsResolvedTotal: s.conflictsResolvedTotal + (r.outcome === 'resolved' ? 1 : 0),
-      });
-    }
-    return outcome;
   }
 
   /**
@@ -948,8 +937,6 @@ export class SyncEngine {
     const options = { now, ttlMs: this.#options.ttlMs, epoch: this.#epoch, source };
     const hashes = skills.map((skill) => hashSkill(skill));
     const outcomes: EventOutcome[] = [];
-    let detected = 0;
-    let resolvedCount = 0;
     let states = await store.getLocalStates([...new Set(skills.map((s) => s.skill_id))]);
     const overridden = new Set(states.keys());
     for (let start = 0; start < skills.length;) {
@@ -977,21 +964,10 @@ export class SyncEngine {
         resolved.map((r) => r.upsert),
         options,
       );
-      resolved.forEach((r, i) => {
-        if (part[i] !== 'applied' || r.detected === null) return;
-        detected++;
-        if (r.outcome === 'resolved') resolvedCount++;
-      });
       outcomes.push(...part);
       start = end;
     }
-    if (detected > 0) {
-      const s = await store.getSyncState();
-      await store.updateSyncState({
-        conflictsDetectedTotal: s.conflictsDetectedTotal + detected,
-        conflictsResolvedTotal: s.conflictsResolvedTotal + resolvedCount,
-      });
-    }
+    // The store counts the conflict totals, in the same transaction.
     return outcomes;
   }
 

@@ -51,7 +51,7 @@ export class FakeMarketplace implements MarketplaceApi {
   readonly #rows = new Map<string, Row>();
   readonly calls: ListCall[] = [];
   /** Runs before each listing request is answered; may mutate the catalog or throw. */
-  beforeList: ((call: ListCall) => void) | null = null;
+  beforeList: ((call: ListCall) => void | Promise<void>) | null = null;
 
   constructor(
     readonly clock: Clock,
@@ -113,14 +113,10 @@ export class FakeMarketplace implements MarketplaceApi {
     });
   }
 
-  listSkills(params: ListSkillsParams): Promise<SkillPage> {
+  async listSkills(params: ListSkillsParams): Promise<SkillPage> {
     const call: ListCall = { n: this.calls.length + 1, page: params.page, updatedSince: params.updatedSince };
     this.calls.push(call);
-    try {
-      this.beforeList?.(call);
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    await this.beforeList?.(call);
     if (params.cursor !== undefined) throw new Error('the fake marketplace has no cursor');
     const since = params.updatedSince === undefined ? null : Date.parse(params.updatedSince);
     const rows = [...this.#rows.values()]
@@ -131,7 +127,7 @@ export class FakeMarketplace implements MarketplaceApi {
     const page = params.page ?? 1;
     const size = params.pageSize;
     const skills = rows.slice((page - 1) * size, page * size).map((r) => this.#skill(r));
-    return Promise.resolve({
+    return {
       skills,
       invalid: [],
       received: skills.length,
@@ -142,7 +138,7 @@ export class FakeMarketplace implements MarketplaceApi {
       has_more: undefined,
       next_cursor: undefined,
       server_time: this.features.includes('updated_since') ? iso(this.clock.now()) : undefined,
-    });
+    };
   }
 
   getSkill(skillId: string): Promise<Skill | null> {

@@ -336,6 +336,45 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect(state.conflictsDetectedTotal).toBe(1);
         expect(state.conflictsResolvedTotal).toBe(1);
       });
+
+      it('counts each conflict once in the totals, on every write path', async () => {
+        const totals = async (): Promise<number[]> => {
+          const s = await store.getSyncState();
+          return [s.conflictsDetectedTotal, s.conflictsResolvedTotal];
+        };
+        const ev = { now: T0 + 10, ttlMs: TTL, epoch: 'e1', source: 'websocket' as const };
+        const settle = { resolution: 'remote_wins', resolvedBy: 'sync' };
+        const base = mkSkill('a');
+        await store.applySkillPage(page([up(base, { local: { description: 'mine' } })]));
+        const r1 = mkSkill('a', { description: 'theirs 1', updated_at: ISO(T0 + 1) });
+        await store.applySkillPage(page([up(r1, { conflict: conflict(base, r1) })]));
+        expect(await totals()).toEqual([1, 0]);
+        // The open conflict updated in place is not a new one.
+        const r2 = mkSkill('a', { description: 'theirs 2', updated_at: ISO(T0 + 2) });
+        await store.applySkillEvent(up(r2, { conflict: conflict(base, r2) }), ev);
+        expect(await totals()).toEqual([1, 0]);
+        // Closed by a strategy.
+        const r3 = mkSkill('a', { description: 'theirs 3', updated_at: ISO(T0 + 3) });
+        await store.applySkillEvents([up(r3, { local: null, resolveOpenConflict: settle })], ev);
+        expect(await totals()).toEqual([1, 1]);
+        // Settled by a strategy with none open: detected and resolved at once, on each path.
+        let t = T0 + 4;
+        for (const write of ['event', 'events', 'page'] as const) {
+          await store.setLocalOverrides('a', { description: 'mine again' }, t++);
+          const r = up(mkSkill('a', { description: `theirs ${t}`, updated_at: ISO(t++) }), {
+            local: null,
+            resolveOpenConflict: settle,
+          });
+          if (write === 'event') await store.applySkillEvent(r, ev);
+          else if (write === 'events') await store.applySkillEvents([r], ev);
+          else await store.applySkillPage(page([r], { guard: 'version' }));
+        }
+        expect(await totals()).toEqual([4, 4]);
+        // A stale event records nothing.
+        const old = mkSkill('a', { description: 'old', updated_at: ISO(T0 + 2) });
+        expect(await store.applySkillEvent(up(old, { resolveOpenConflict: settle }), ev)).toBe('stale');
+        expect(await totals()).toEqual([4, 4]);
+      });
     });
 
     // ---- applySkillEvents -------------------------------------------------------------

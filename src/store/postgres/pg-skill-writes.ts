@@ -49,7 +49,10 @@ export interface WriteOutcome extends Omit<ApplyResult, 'deleted' | 'quarantined
   quarantined: number;
   /** New conflicts opened (not updates of an open one). */
   conflictsOpened: number;
+  /** Open conflicts closed by a strategy. */
   conflictsClosed: number;
+  /** Conflicts a strategy settled with none open: detected and resolved at once. */
+  conflictsSettled: number;
 }
 
 /** Last occurrence of each skill id wins; sorted by id for a stable lock order. */
@@ -82,6 +85,7 @@ export async function writeSkills(
     quarantined: 0,
     conflictsOpened: 0,
     conflictsClosed: 0,
+    conflictsSettled: 0,
   };
   const items = await refuseUnstorable(tx, dedupe(input), o, out);
   if (items.length === 0) {
@@ -170,6 +174,8 @@ export async function writeSkills(
           resolved_at = ${o.now}, updated_at = ${o.now}
         WHERE skill_id = ${id} AND status = 'open'`;
       out.conflictsClosed += closed.count;
+      // A conflict the strategy settled before any was open: detected and resolved at once.
+      if (closed.count === 0) out.conflictsSettled++;
     }
     if (item.conflict) {
       if (await upsertOpenConflict(tx, id, item.conflict, o.now)) out.conflictsOpened++;

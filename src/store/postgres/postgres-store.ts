@@ -214,7 +214,11 @@ export class PostgresStore implements Store {
             : Promise.resolve(),
         ],
       );
-      await this.#bumpConflictTotals(tx, w.conflictsOpened, w.conflictsClosed);
+      await this.#bumpConflictTotals(
+        tx,
+        w.conflictsOpened + w.conflictsSettled,
+        w.conflictsClosed + w.conflictsSettled,
+      );
       return {
         upserted: w.upserted,
         unchanged: w.unchanged,
@@ -234,7 +238,11 @@ export class PostgresStore implements Store {
   ): Promise<EventOutcome> {
     const outcome = await this.#tx('applySkillEvent', async (tx) => {
       const w = await writeSkills(tx, [item], { ...options, guard: 'version' });
-      await this.#bumpConflictTotals(tx, w.conflictsOpened, w.conflictsClosed);
+      await this.#bumpConflictTotals(
+        tx,
+        w.conflictsOpened + w.conflictsSettled,
+        w.conflictsClosed + w.conflictsSettled,
+      );
       return w.upserted > 0 ? 'applied' : w.unchanged > 0 ? 'duplicate' : 'stale';
     });
     if (outcome === 'applied') this.#merger.written(1);
@@ -261,8 +269,8 @@ export class PostgresStore implements Store {
         }
         const run = items.slice(start, end);
         const w = await writeSkills(tx, run, { ...options, guard: 'version' });
-        opened += w.conflictsOpened;
-        closed += w.conflictsClosed;
+        opened += w.conflictsOpened + w.conflictsSettled;
+        closed += w.conflictsClosed + w.conflictsSettled;
         for (const item of run) {
           const id = item.skill.skill_id;
           outcomes.push(w.applied.has(id) ? 'applied' : w.unchangedIds.has(id) ? 'duplicate' : 'stale');
@@ -276,10 +284,15 @@ export class PostgresStore implements Store {
     return result;
   }
 
-  async #bumpConflictTotals(tx: Q, opened: number, closed: number): Promise<void> {
-    if (opened === 0 && closed === 0) return;
-    await tx`UPDATE sync_state SET conflicts_detected_total = conflicts_detected_total + ${opened},
-      conflicts_resolved_total = conflicts_resolved_total + ${closed} WHERE id = 1`;
+  /**
+   * The cumulative conflict totals, counted here only, in the transaction that records the
+   * conflicts: detected = conflicts opened + settled at once by a strategy; resolved = open
+   * conflicts closed (by a strategy or an operator) + settled at once.
+   */
+  async #bumpConflictTotals(tx: Q, detected: number, resolved: number): Promise<void> {
+    if (detected === 0 && resolved === 0) return;
+    await tx`UPDATE sync_state SET conflicts_detected_total = conflicts_detected_total + ${detected},
+      conflicts_resolved_total = conflicts_resolved_total + ${resolved} WHERE id = 1`;
   }
 
   async deleteSkill(skillId: string, _options: { now: number }): Promise<boolean> {

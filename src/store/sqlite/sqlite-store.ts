@@ -843,6 +843,12 @@ export class SqliteStore implements Store {
         'UPDATE sync_state SET conflicts_resolved_total = conflicts_resolved_total + ? WHERE id = 1',
         changes,
       );
+    } else {
+      // A conflict the strategy settled before any was open: detected and resolved at once.
+      this.#run(
+        `UPDATE sync_state SET conflicts_detected_total = conflicts_detected_total + 1,
+           conflicts_resolved_total = conflicts_resolved_total + 1 WHERE id = 1`,
+      );
     }
   }
 
