@@ -37,6 +37,21 @@ async function waitIdle(): Promise<void> {
   while (t.service.engine.running) await new Promise((r) => setTimeout(r, 20));
 }
 
+/** `{"<field>": [[[...]]]}` with `depth` levels of arrays, as raw JSON (no recursion here). */
+function nested(field: string, depth: number): string {
+  return `{"${field}":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+}
+
+async function putRaw(url: string, method: 'PUT' | 'POST', payload: string) {
+  const res = await t.service.app.inject({
+    method,
+    url,
+    headers: { ...t.auth, 'content-type': 'application/json' },
+    payload,
+  });
+  return { status: res.statusCode, body: res.json() as Json };
+}
+
 beforeAll(async () => {
   t = await startTestService();
 });
@@ -186,6 +201,23 @@ describe('local actions', () => {
       404,
       'SKILLSYNC_ERR_ACTION_UNKNOWN_SKILL',
     );
+  });
+
+  it('caps the nesting of an override value at 32 levels (a 5,000-deep body overflowed the stack: 500)', async () => {
+    const id = t.sim.control.liveSkillIds()[8]!;
+    const url = `/api/marketplace/skills/${id}/local`;
+    for (const depth of [5000, 33]) {
+      const res = await putRaw(url, 'PUT', nested('extra', depth));
+      expectError(res, 400, 'SKILLSYNC_ERR_API_VALIDATION');
+      expect(res.body.message).toBe(
+        'body/extra: an override value nests at most 32 levels of arrays and objects',
+      );
+    }
+    expect((await call('GET', `/api/marketplace/skills/${id}`)).body.local_overrides).toBeNull();
+    const ok = await putRaw(url, 'PUT', nested('extra', 32));
+    expect(ok.status).toBe(200);
+    expect(JSON.stringify(ok.body.local_overrides)).toBe(nested('extra', 32));
+    expect((await call('DELETE', url)).status).toBe(200);
   });
 
   it('sets and clears local overrides', async () => {
@@ -457,6 +489,22 @@ describe('admin: conflicts', () => {
     const ok = await call('POST', `/api/admin/conflicts/${c.id}/resolve`, {
       body: { data: { description: 'decided by hand', tags: ['hand'] } },
     });
+    expect(ok.status).toBe(200);
+  });
+
+  it('caps the nesting of explicit data at 32 levels and leaves the conflict open', async () => {
+    await makeConflict();
+    const c = (await call('GET', '/api/admin/conflicts')).body.items[0] as Json;
+    const url = `/api/admin/conflicts/${c.id}/resolve`;
+    for (const depth of [5000, 33]) {
+      const res = await putRaw(url, 'POST', `{"data":${nested('extra', depth)}}`);
+      expectError(res, 400, 'SKILLSYNC_ERR_API_VALIDATION');
+      expect(res.body.message).toBe(
+        'body/data/extra: an override value nests at most 32 levels of arrays and objects',
+      );
+    }
+    expect((await call('GET', `/api/admin/conflicts/${c.id}`)).body.status).toBe('open');
+    const ok = await putRaw(url, 'POST', `{"data":${nested('extra', 32)}}`);
     expect(ok.status).toBe(200);
   });
 

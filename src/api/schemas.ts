@@ -91,13 +91,33 @@ export const SkillBody = Type.Object(
 
 const OverrideTypes = Compile(Type.Partial(SkillBody));
 
+/** Levels of arrays and objects an override value may nest (docs/api.md). */
+export const MAX_OVERRIDE_DEPTH = 32;
+
+/** Whether `value` nests more than `levels` arrays/objects; looks no deeper than that. */
+function nestsDeeper(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (levels === 0) return true;
+  for (const v of Array.isArray(value) ? value : Object.values(value))
+    if (nestsDeeper(v, levels - 1)) return true;
+  return false;
+}
+
 /**
  * Overrides (set through PUT /local or as a conflict's explicit resolution) keep the effective
  * skill a SkillBody: a known field (description, tags, ratings...) keeps its documented type.
  * A `{"description": 5}` was stored and then made every answer carrying that skill fail at
- * serialisation (500). Returns the message of the first mistyped field, or null when all fit.
+ * serialisation (500). Every value also nests at most MAX_OVERRIDE_DEPTH levels: a ~10 KB body
+ * nested thousands deep overflowed the call stack in the store (500). Returns the message of
+ * the first field that does not fit, or null when all fit.
  */
 export function overrideTypeError(overrides: unknown, path: string): string | null {
+  if (overrides !== null && typeof overrides === 'object' && !Array.isArray(overrides)) {
+    for (const [field, value] of Object.entries(overrides)) {
+      if (nestsDeeper(value, MAX_OVERRIDE_DEPTH))
+        return `${path}/${field}: an override value nests at most ${MAX_OVERRIDE_DEPTH} levels of arrays and objects`;
+    }
+  }
   if (OverrideTypes.Check(overrides)) return null;
   const field = OverrideTypes.Errors(overrides)[0]?.instancePath.slice(1) ?? '';
   return `${path}/${field}: an override keeps the type the skill schema gives the field`;
