@@ -457,6 +457,42 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         delete v3.updated_at;
         expect(await store.applySkillEvent(up(v3), opts)).toBe('applied');
       });
+
+      it('an event without updated_at keeps the stored time: an older event after it is still stale', async () => {
+        const MAR = Date.UTC(2026, 2, 1);
+        const FEB = Date.UTC(2026, 1, 1);
+        const id = (write: string): string => `g-${write}`;
+        const apply = async (write: string, skill: Skill): Promise<string> => {
+          if (write === 'event') return store.applySkillEvent(up(skill), opts);
+          if (write === 'events') return (await store.applySkillEvents([up(skill)], opts))[0]!;
+          const res = await store.applySkillPage(page([up(skill)], { guard: 'version' }));
+          return res.upserted > 0 ? 'applied' : res.unchanged > 0 ? 'duplicate' : 'stale';
+        };
+        for (const write of ['event', 'events', 'page']) {
+          const v3 = mkSkill(id(write), { version: '3.0.0', updated_at: ISO(MAR) });
+          const v3b = mkSkill(id(write), { version: '3.0.1', description: 'no time' });
+          delete v3b.updated_at;
+          const v2 = mkSkill(id(write), { version: '2.0.0', updated_at: ISO(FEB) });
+          expect(await apply(write, v3)).toBe('applied');
+          expect(await apply(write, v3b)).toBe('applied');
+          expect((await store.getSkill(id(write), T0))!.remoteUpdatedAt).toBe(ISO(MAR));
+          expect(await apply(write, v2)).toBe('stale');
+          const rec = (await store.getSkill(id(write), T0))!;
+          expect(rec.base.version).toBe('3.0.1');
+          expect(rec.remoteUpdatedAt).toBe(ISO(MAR));
+        }
+        // Also in one batch.
+        const v3 = mkSkill('g-batch', { version: '3.0.0', updated_at: ISO(MAR) });
+        const v3b = mkSkill('g-batch', { version: '3.0.1' });
+        delete v3b.updated_at;
+        const v2 = mkSkill('g-batch', { version: '2.0.0', updated_at: ISO(FEB) });
+        expect(await store.applySkillEvents([up(v3), up(v3b), up(v2)], opts)).toEqual([
+          'applied',
+          'applied',
+          'stale',
+        ]);
+        expect((await store.getSkill('g-batch', T0))!.base.version).toBe('3.0.1');
+      });
     });
 
     describe('deleteSkill, applyRatingAggregates, getLocalStates', () => {

@@ -248,6 +248,8 @@ function yieldToIo(): Promise<void> {
  * the guard let through. Returns the ids written and whether each has local overrides.
  */
 function upsertStatement(tx: Q, json: string, o: WriteOptions, expiresAt: number) {
+  // A payload without updated_at keeps the stored time (coalesce below), so the version guard
+  // goes on refusing what is older than the newest version seen (null would switch it off).
   const versionGuard =
     o.guard === 'version'
       ? tx`WHERE skills.remote_updated_ms IS NULL OR excluded.remote_updated_ms IS NULL
@@ -270,8 +272,10 @@ function upsertStatement(tx: Q, json: string, o: WriteOptions, expiresAt: number
         base = excluded.base, name = excluded.name, search = excluded.search,
         category = excluded.category, skill_type = excluded.skill_type, version = excluded.version,
         average_rating = excluded.average_rating, rating_count = excluded.rating_count,
-        install_count = excluded.install_count, remote_updated_at = excluded.remote_updated_at,
-        remote_updated_ms = excluded.remote_updated_ms, source = excluded.source
+        install_count = excluded.install_count,
+        remote_updated_at = coalesce(excluded.remote_updated_at, skills.remote_updated_at),
+        remote_updated_ms = coalesce(excluded.remote_updated_ms, skills.remote_updated_ms),
+        source = excluded.source
       ${versionGuard}
       RETURNING skills.skill_id, skills.local IS NOT NULL AS has_local
     ), f AS (

@@ -691,7 +691,10 @@ export class SqliteStore implements Store {
             : parseJson<SkillOverrides>(newLocalText);
       const cols = skillColumns(effectiveSkill(skill, local));
       const baseText = JSON.stringify(skill);
-      const remoteMs = remoteTimeMs(incomingAt);
+      // A payload without updated_at keeps the stored time, so the version guard goes on
+      // refusing what is older than the newest version seen (null would switch it off).
+      const remoteAt = incomingAt ?? ex?.remote_updated_at ?? null;
+      const remoteMs = remoteTimeMs(remoteAt);
       // The written columns, in the order both updateSkill and insertSkill take them.
       const written = [
         baseText,
@@ -703,7 +706,7 @@ export class SqliteStore implements Store {
         cols.averageRating,
         cols.ratingCount,
         cols.installCount,
-        incomingAt,
+        remoteAt,
         remoteMs,
         item.contentHash,
         ctx.now,
@@ -725,7 +728,7 @@ export class SqliteStore implements Store {
         id: rowId,
         skill_id: skillId,
         content_hash: item.contentHash,
-        remote_updated_at: incomingAt,
+        remote_updated_at: remoteAt,
         local: newLocalText,
       });
     }
