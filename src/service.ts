@@ -270,7 +270,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         rate: (input) => actions.rate(input),
         install: async (input) => ({ outbox: await actions.install(input) }),
       },
-      outbox: { wake: () => uploader.kick() },
+      outbox: { retry: (id) => uploader.retry(id) },
     };
     if (ws) deps.ws = wsPort(ws);
     const app = await buildApp(deps);

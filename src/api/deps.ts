@@ -44,8 +44,11 @@ export interface ActionsPort {
 }
 
 export interface OutboxPort {
-  /** Wake the uploader now (after an operator retry). */
-  wake(): void;
+  /**
+   * Operator retry: a dead item goes back to pending (same idempotency key) and the uploader
+   * sends it now, ending any wait for its next probe (after a 401 or a long outage).
+   */
+  retry(id: number): Promise<OutboxItem>;
 }
 
 export interface AppDeps {

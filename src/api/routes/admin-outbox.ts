@@ -56,8 +56,10 @@ export function registerAdminOutboxRoutes(app: RouteApp, deps: AppDeps): void {
       },
     },
     async (request) => {
-      const item = await store.retryOutbox(request.params.id, clock.now());
-      deps.outbox?.wake();
+      // Through the uploader when there is one: it resets its probe wait and sends the item now.
+      const item = deps.outbox
+        ? await deps.outbox.retry(request.params.id)
+        : await store.retryOutbox(request.params.id, clock.now());
       request.log.info({ outbox: item.id }, 'outbox item retried by operator');
       return outboxView(item);
     },
