@@ -7,6 +7,8 @@
  *   GET  /_control/stats             catalog size, epoch, seq, paused...
  *   GET  /_control/counters          requests by route/status, applications per key
  *   POST /_control/mutate            {n?, kinds?} -> {applied: [...]}
+ *   POST /_control/skills/:id/update one named live skill changes now -> {applied: [...]}
+ *   POST /_control/skills/:id/delete one named live skill is deleted now -> {applied: [...]}
  *   POST /_control/pause | /resume
  *   GET|PUT|DELETE /_control/faults  FaultSpec; GET also returns the fault log
  *   POST /_control/reset             {seed?} -> {epoch}
@@ -62,6 +64,12 @@ export async function handleControl(
       const b = obj(await readJson(req));
       const n = b['n'] === undefined ? 1 : b['n'];
       return reply(res, 200, { applied: control.mutate(n as number, b['kinds'] as never) });
+    }
+    const named = method === 'POST' ? /^\/skills\/([^/]+)\/(update|delete)$/.exec(path) : null;
+    if (named) {
+      const id = decodeURIComponent(named[1] as string);
+      const rec = named[2] === 'update' ? control.updateSkill(id) : control.deleteSkill(id);
+      return reply(res, 200, { applied: [rec] });
     }
     if (method === 'POST' && path === '/pause') {
       control.pauseChanges();

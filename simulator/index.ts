@@ -58,6 +58,10 @@ export interface SimulatorControl {
   digest(): string;
   /** Applies n changes now; `kinds` restricts what is picked. */
   mutate(n?: number, kinds?: MutationKind[]): MutationRecord[];
+  /** Updates one named live skill now (new content version and updated_at, skill_update event). */
+  updateSkill(skillId: string): MutationRecord;
+  /** Deletes one named live skill now (a tombstone, skill_delete event). */
+  deleteSkill(skillId: string): MutationRecord;
   pauseChanges(): void;
   resumeChanges(): void;
   setFaults(spec: FaultSpec | FaultRule[]): void;
@@ -111,6 +115,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const control: SimulatorControl = {
     digest: () => sim.catalog.digest(),
     mutate: (n, kinds) => sim.mutate(n, kinds),
+    updateSkill: (id) => sim.changeSkill('update', id),
+    deleteSkill: (id) => sim.changeSkill('delete', id),
     pauseChanges: () => sim.pause(),
     resumeChanges: () => sim.resume(),
     setFaults: (spec) => sim.setFaults(spec),

@@ -17,6 +17,7 @@ import {
   checkNumber,
   checkToken,
   resolveFeatures,
+  show,
   type FeatureSwitches,
   type ResolvedOptions,
 } from './options.js';
@@ -169,8 +170,7 @@ export class Simulator {
       case 'update': {
         const i = this.#randomLive();
         if (i < 0) return this.#mutateOne('create');
-        c.updateSkill(i);
-        this.emitSkill(i);
+        this.#updateSkill(i);
         return { kind, skillId: skillIdOf(i) };
       }
       case 'create': {
@@ -182,8 +182,7 @@ export class Simulator {
       case 'delete': {
         const i = this.#randomLive();
         if (i < 0) return null;
-        const t = c.deleteSkill(i);
-        this.emit('skill_delete', `{"skill_id":"${skillIdOf(i)}"}`, t);
+        this.#deleteSkill(i);
         return { kind, skillId: skillIdOf(i) };
       }
       case 'rating': {
@@ -224,6 +223,28 @@ export class Simulator {
         return null;
       }
     }
+  }
+
+  #updateSkill(i: number): void {
+    this.catalog.updateSkill(i);
+    this.emitSkill(i);
+  }
+
+  #deleteSkill(i: number): void {
+    const t = this.catalog.deleteSkill(i);
+    this.emit('skill_delete', `{"skill_id":"${skillIdOf(i)}"}`, t);
+  }
+
+  /**
+   * Updates or deletes one named live skill now, with its event, as the mutation engine does
+   * (control: tests that need a given record to change at a given moment).
+   */
+  changeSkill(kind: 'update' | 'delete', skillId: string): MutationRecord {
+    const i = this.catalog.indexOf(skillId);
+    if (!this.catalog.isLive(i)) throw badSetting('skillId', `no live skill ${show(skillId)}`);
+    if (kind === 'update') this.#updateSkill(i);
+    else this.#deleteSkill(i);
+    return { kind, skillId };
   }
 
   /** Starts (or restarts) the live change timer per changesPerSecond and pause state. */

@@ -6,79 +6,116 @@
  * Detected counts conflicts: a manual one once when it opens (not again when a later sync
  * updates it in place), one settled by a strategy at once counts as detected and resolved.
  * So detected - resolved is the number of open conflicts.
+ *
+ * The real simulator over loopback sockets (15 skills, page-numbered, pages of 5): skills change
+ * through its control API, WebSocket-path skills are read from it with the real client, and the
+ * changes "during a run" are made from a store hook once the run's first page is written (the
+ * engine waits for it before it asks for page 2).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeMarketplace, TickClock } from './helpers/fake-marketplace.js';
-import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { simId, startPagedSimRig, type PagedSimRig } from './helpers/paged-sim-rig.js';
+import type { Skill } from '../src/remote/contract.js';
 import type { Store } from '../src/store/store.js';
-import { SyncEngine } from '../src/sync/sync-engine.js';
 
-const stores: Store[] = [];
+let rig: PagedSimRig | null = null;
 afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
+  await rig?.close();
+  rig = null;
 });
 
 describe('conflict totals', () => {
   it('count each conflict once, and a run does not overwrite what happened during it', async () => {
-    const clock = new TickClock();
-    const remote = new FakeMarketplace(clock, [], FakeMarketplace.ids(15));
-    const store = await openSqliteStore({ path: ':memory:' });
-    stores.push(store);
-    const engine = new SyncEngine({ remote, store, clock, options: { pageSize: 5, strategy: 'manual' } });
+    // Runs once, after the next page the engine writes, before the engine goes on.
+    let afterNextPage: (() => Promise<void>) | null = null;
+    const hooked = (store: Store): Store =>
+      new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          const fn = (value as (...a: unknown[]) => unknown).bind(target);
+          if (prop !== 'applySkillPage') return fn;
+          return async (...args: unknown[]) => {
+            const out = (await fn(...args)) as unknown;
+            const hook = afterNextPage;
+            afterNextPage = null;
+            await hook?.();
+            return out;
+          };
+        },
+      });
+    const r = (rig = await startPagedSimRig({
+      skills: 15,
+      features: { cursor: false, updated_since: false },
+      engine: { strategy: 'manual' },
+      wrapStore: hooked,
+    }));
+    const { store, engine, clock, sim } = r;
     const totals = async (): Promise<[number, number, number]> => {
       const s = await store.getSyncState();
       const open = (await store.listConflicts({ status: 'open', limit: 100, offset: 0 })).total;
       return [s.conflictsDetectedTotal, s.conflictsResolvedTotal, open];
     };
-    const live = async (id: string) => (await remote.getSkill(id))!;
+    // A skill as a WebSocket event would carry it: read from the simulator with the real client.
+    const live = async (id: string): Promise<Skill> => {
+      const skill = await r.remote.getSkill(id);
+      if (skill === null) throw new Error(`${id} is not live`);
+      return skill;
+    };
+    const [s1, s2, s3, s4] = [simId(1), simId(2), simId(3), simId(4)];
 
     expect((await engine.syncAll({ trigger: 'manual' })).status).toBe('success');
-    for (const id of ['s01', 's02', 's03'])
+    for (const id of [s1, s2, s3])
       await store.setLocalOverrides(id, { description: `mine ${id}` }, clock.now());
 
     // Polling, manual: one conflict opened.
-    remote.update('s01');
+    sim.control.updateSkill(s1);
     const run = await engine.syncAll({ trigger: 'manual' });
+    expect(run.status).toBe('success');
     expect(run.run?.conflictsManual).toBe(1);
     expect(await totals()).toEqual([1, 0, 1]);
     // A later version of the same skill updates the open conflict in place: no new conflict.
-    remote.update('s01');
-    await engine.syncAll({ trigger: 'manual' });
+    sim.control.updateSkill(s1);
+    expect((await engine.syncAll({ trigger: 'manual' })).status).toBe('success');
     expect(await totals()).toEqual([1, 0, 1]);
 
     // WebSocket, manual: one more conflict (it counted twice: store and engine).
-    remote.update('s02');
-    expect(await engine.applySkill(await live('s02'), 'websocket')).toBe('applied');
+    sim.control.updateSkill(s2);
+    expect(await engine.applySkill(await live(s2), 'websocket')).toBe('applied');
     expect(await totals()).toEqual([2, 0, 2]);
 
-    // WebSocket, remote_wins closes s01's open conflict: one resolution (it counted twice).
+    // WebSocket, remote_wins closes s1's open conflict: one resolution (it counted twice).
     engine.setStrategy('remote_wins');
-    remote.update('s01');
-    expect(await engine.applySkills([await live('s01')], 'websocket')).toEqual(['applied']);
+    sim.control.updateSkill(s1);
+    expect(await engine.applySkills([await live(s1)], 'websocket')).toEqual(['applied']);
     expect(await totals()).toEqual([2, 1, 1]);
 
     // A conflict settled at once by the strategy: detected and resolved together.
-    remote.update('s03');
-    expect(await engine.applySkill(await live('s03'), 'websocket')).toBe('applied');
+    sim.control.updateSkill(s3);
+    expect(await engine.applySkill(await live(s3), 'websocket')).toBe('applied');
     expect(await totals()).toEqual([3, 2, 1]);
 
-    // During a run: an operator resolves s02's conflict and a WebSocket event opens another.
-    await store.setLocalOverrides('s04', { description: 'mine s04' }, clock.now());
+    // During a run: an operator resolves s2's conflict and a WebSocket event opens another.
+    await store.setLocalOverrides(s4, { description: `mine ${s4}` }, clock.now());
     engine.setStrategy('manual');
-    remote.beforeList = async (call) => {
-      if (call.page !== 2) return;
-      remote.beforeList = null;
+    let ranDuringRun = false;
+    afterNextPage = async () => {
+      expect(engine.running).toBe(true);
       const [c] = (await store.listConflicts({ status: 'open', limit: 10, offset: 0 })).items;
+      expect(c?.skillId).toBe(s2);
       await store.resolveConflict(c!.id, {
         local: null,
         resolution: 'remote_wins',
         resolvedBy: 'operator',
         now: clock.now(),
       });
-      remote.update('s04');
-      expect(await engine.applySkill(await live('s04'), 'websocket')).toBe('applied');
+      sim.control.updateSkill(s4);
+      expect(await engine.applySkill(await live(s4), 'websocket')).toBe('applied');
+      ranDuringRun = true;
     };
-    expect((await engine.syncAll({ trigger: 'manual' })).status).toBe('success');
+    const during = await engine.syncAll({ trigger: 'manual' });
+    expect(during.status).toBe('success');
+    expect(ranDuringRun).toBe(true);
+    expect(during.run?.pages).toBe(3);
     expect(await totals()).toEqual([4, 3, 1]);
   });
 });

@@ -2,51 +2,57 @@
  * A store error outside a run's part handling (planning reads, the final run and state writes)
  * still ends the run: recorded as failed with the error, the sync state out of 'running', and
  * runFinished emitted.
+ *
+ * The real simulator over loopback sockets (12 skills, page-numbered, pages of 5) and a real
+ * SQLite store whose named method fails once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeMarketplace, TickClock } from './helpers/fake-marketplace.js';
+import { startPagedSimRig, type PagedSimRig } from './helpers/paged-sim-rig.js';
 import { SkillsyncError } from '../src/core/errors.js';
-import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
-import { SyncEngine, type SyncResult } from '../src/sync/sync-engine.js';
+import type { SyncResult } from '../src/sync/sync-engine.js';
 
-const stores: Store[] = [];
+let rig: PagedSimRig | null = null;
 afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
+  await rig?.close();
+  rig = null;
 });
 
 /** The store, with the named methods failing (once each) while `armed`. */
-function failing(store: Store, methods: string[]): { store: Store; arm(): void } {
+function failing(methods: string[]): { wrap(store: Store): Store; arm(): void } {
   const left = new Set<string>();
-  const proxy = new Proxy(store, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      if (typeof prop !== 'string' || !methods.includes(prop)) return fn;
-      return (...args: unknown[]) => {
-        if (left.delete(prop))
-          return Promise.reject(
-            new SkillsyncError('SKILLSYNC_ERR_STORE_UNAVAILABLE', `${prop} failed (test)`),
-          );
-        return fn(...args);
-      };
-    },
-  });
-  return { store: proxy, arm: () => methods.forEach((m) => left.add(m)) };
+  const wrap = (store: Store): Store =>
+    new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        const fn = (value as (...a: unknown[]) => unknown).bind(target);
+        if (typeof prop !== 'string' || !methods.includes(prop)) return fn;
+        return (...args: unknown[]) => {
+          if (left.delete(prop))
+            return Promise.reject(
+              new SkillsyncError('SKILLSYNC_ERR_STORE_UNAVAILABLE', `${prop} failed (test)`),
+            );
+          return fn(...args);
+        };
+      },
+    });
+  return { wrap, arm: () => methods.forEach((m) => left.add(m)) };
 }
 
 for (const method of ['getCheckpoint', 'updateRun', 'stats']) {
   describe(`a store error in ${method}`, () => {
     it('ends the run as failed, with the error, and emits runFinished', async () => {
-      const clock = new TickClock();
-      const remote = new FakeMarketplace(clock, [], FakeMarketplace.ids(12));
-      const real = await openSqliteStore({ path: ':memory:' });
-      stores.push(real);
-      const { store, arm } = failing(real, [method]);
-      const engine = new SyncEngine({ remote, store, clock, options: { pageSize: 5 } });
+      const { wrap, arm } = failing([method]);
+      const r = (rig = await startPagedSimRig({
+        skills: 12,
+        features: { cursor: false, updated_since: false },
+        wrapStore: wrap,
+      }));
+      const real = r.store;
+      const engine = r.engine;
       const finished: SyncResult[] = [];
-      engine.on('runFinished', (r) => finished.push(r));
+      engine.on('runFinished', (res) => finished.push(res));
 
       arm();
       const res = await engine.syncAll({ trigger: 'manual' });
@@ -67,10 +73,11 @@ for (const method of ['getCheckpoint', 'updateRun', 'stats']) {
       expect(state.failedSyncs).toBe(1);
       expect(engine.running).toBe(false);
 
-      // The next run is not refused and succeeds.
+      // The next run is not refused and succeeds, and the store holds the simulator's catalog.
       const next = await engine.syncAll({ trigger: 'manual' });
       expect(next.status).toBe('success');
       expect((await real.getSyncState()).status).toBe('success');
+      expect(await real.digest()).toBe(r.sim.control.digest());
     });
   });
 }
