@@ -80,6 +80,12 @@ describe('loadConfig', () => {
   it('never echoes a secret in an error', () => {
     const err = configError(() => load({ SKILLSYNC_ADMIN_TOKEN: 'x'.repeat(5000) }));
     expect(err.message).not.toContain('xxxxxxxx');
+    // Nor the password of a URL refused for another reason, parseable or not.
+    for (const url of ['https://user:pa55word@host.example/api?v=1', 'https://user:pa55word@host:port/api']) {
+      const bad = configError(() => load({ ATOM_SAAS_API_URL: url }));
+      expect(bad.variable).toBe('ATOM_SAAS_API_URL');
+      expect(bad.message).not.toContain('pa55word');
+    }
   });
 
   it('precedence: flag > env > .env file > default', () => {

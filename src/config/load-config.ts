@@ -47,8 +47,10 @@ function label(key: ConfigKey, origin: 'flag' | 'env'): string {
 
 function shown(spec: OptionSpec, raw: unknown): string {
   if (spec.secret) return '';
-  const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
-  return ` (got ${JSON.stringify((text ?? '').slice(0, 80))})`;
+  let text = (typeof raw === 'string' ? raw : JSON.stringify(raw)) ?? '';
+  // A URL's password never shows, even in a URL too broken to parse.
+  if (spec.type === 'url') text = text.replace(/^([^:/?#]*:\/\/[^/?#@:]*):[^/?#@]*@/, '$1:***@');
+  return ` (got ${JSON.stringify(text.slice(0, 80))})`;
 }
 
 /** Parses one setting from text (env, flag) or a JSON value (runtime override). */
