@@ -7,6 +7,7 @@
  * Time is always passed in (`now`, epoch ms), never read inside SQL.
  */
 import type { Category } from '../remote/contract.js';
+import type { LeaseAttempt } from './sync-lease.js';
 import type {
   ApplyPageInput,
   ApplyResult,
@@ -248,6 +249,13 @@ export interface Store {
   updateRun(id: number, patch: RunPatch): Promise<RunRecord>;
   getRun(id: number): Promise<RunRecord | null>;
   listRuns(options: { limit: number; offset: number }): Promise<{ items: RunRecord[]; total: number }>;
+  /**
+   * The sync lease (see sync-lease.ts): taken when free, expired, already `owner`'s or held by
+   * `staleOwner` (a holder the caller knows is dead); the answer names the holder otherwise. Renewing fails (false) once it is someone else's.
+   */
+  acquireSyncLease(owner: string, now: number, ttlMs: number, staleOwner?: string): Promise<LeaseAttempt>;
+  renewSyncLease(owner: string, now: number, ttlMs: number, runId: number | null): Promise<boolean>;
+  releaseSyncLease(owner: string): Promise<void>;
 
   // ---- websocket state -------------------------------------------------------------------
   getWsState(): Promise<WsState>;

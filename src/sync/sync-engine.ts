@@ -16,6 +16,7 @@ import { SkillsyncError, isSkillsyncError, type ErrorCode } from '../core/errors
 import type { Health, Skill, SkillPage } from '../remote/contract.js';
 import type { ListSkillsParams, MarketplaceApi } from '../remote/marketplace.js';
 import type { Store } from '../store/store.js';
+import { LEASE_RENEW_MS, LEASE_TTL_MS, isDeadLocalOwner, leaseOwnerName } from '../store/sync-lease.js';
 import {
   CONFLICT_STRATEGIES,
   type ConflictStrategy,
@@ -229,6 +230,8 @@ export class SyncEngine {
   #catchUp: { mode: 'incremental' | 'full'; reasons: Set<string> } | null = null;
   #catchUpTimer: TimerHandle | null = null;
   #closed = false;
+  /** This engine's name on the store's sync lease (see src/store/sync-lease.ts). */
+  readonly #owner = leaseOwnerName();
 
   constructor(deps: SyncEngineDeps) {
     this.#remote = deps.remote;
@@ -318,7 +321,7 @@ export class SyncEngine {
     }
     const id = deferred<number>();
     const controller = new AbortController();
-    const done = this.#run(request, id.resolve, controller.signal);
+    const done = this.#leasedRun(request, id.resolve, controller);
     const run: ActiveRun = { runId: id.promise, controller, done };
     this.#active = run;
     // A run that fails before it has an id still releases waiters.
@@ -336,6 +339,87 @@ export class SyncEngine {
 
   #rejected(runId: number | null, code: ErrorCode, message: string): SyncResult {
     return { status: 'rejected', run: null, runId, alreadyInProgress: false, error: { code, message } };
+  }
+
+  /**
+   * Runs under the store's sync lease, so one run at a time across every process sharing the
+   * store (instances on one PostgreSQL schema, `serve` and `skillsync sync` on one file). The
+   * lease is renewed while the run lasts; a run whose lease another process took is aborted.
+   */
+  async #leasedRun(
+    request: SyncRequest,
+    setRunId: (id: number) => void,
+    controller: AbortController,
+  ): Promise<SyncResult> {
+    const store = this.#store;
+    let attempt = await store.acquireSyncLease(this.#owner, this.#clock.now(), LEASE_TTL_MS);
+    if (!attempt.acquired && isDeadLocalOwner(attempt.lease.owner)) {
+      // Held by a process of this host that is gone (a killed `skillsync sync`): no need to
+      // wait for the lease to expire.
+      attempt = await store.acquireSyncLease(
+        this.#owner,
+        this.#clock.now(),
+        LEASE_TTL_MS,
+        attempt.lease.owner,
+      );
+    }
+    if (!attempt.acquired) {
+      const other = attempt.lease.runId;
+      this.#log.info(
+        { holder: attempt.lease.owner, runId: other },
+        'sync run refused: another process runs one',
+      );
+      return {
+        status: 'rejected',
+        run: null,
+        runId: other,
+        alreadyInProgress: true,
+        error: {
+          code: 'SKILLSYNC_ERR_SYNC_IN_PROGRESS',
+          message: `a sync run${other === null ? '' : ` (${other})`} is already in progress in another process`,
+        },
+      };
+    }
+    let runId: number | null = null;
+    // Real timers, not the injected clock's: that one stands for the remote's waits (backoff,
+    // Retry-After), and tests make it return at once.
+    let timer: NodeJS.Timeout | null = null;
+    const renew = (): void => {
+      timer = setTimeout(() => {
+        store.renewSyncLease(this.#owner, this.#clock.now(), LEASE_TTL_MS, runId).then(
+          (held) => {
+            if (!held) {
+              timer = null;
+              controller.abort(
+                new SkillsyncError('SKILLSYNC_ERR_SYNC_IN_PROGRESS', 'another process took the sync lease'),
+              );
+            } else if (timer !== null) renew();
+          },
+          // A store hiccup: the lease lasts LEASE_TTL_MS, the next renewal tries again.
+          () => {
+            if (timer !== null) renew();
+          },
+        );
+      }, LEASE_RENEW_MS);
+      timer.unref();
+    };
+    renew();
+    try {
+      return await this.#run(
+        request,
+        (id) => {
+          runId = id;
+          setRunId(id);
+          // Others refused meanwhile learn which run holds the lease.
+          store.renewSyncLease(this.#owner, this.#clock.now(), LEASE_TTL_MS, id).catch(() => undefined);
+        },
+        controller.signal,
+      );
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      await store.releaseSyncLease(this.#owner).catch(() => undefined);
+    }
   }
 
   async #run(request: SyncRequest, setRunId: (id: number) => void, signal: AbortSignal): Promise<SyncResult> {
@@ -615,7 +699,8 @@ export class SyncEngine {
 
   /**
    * Runs left 'running' by a process that ended mid-run (a crash, a kill) are closed as failed,
-   * so the history stays truthful. The store has one writer: the engine of this process.
+   * so the history stays truthful. Only called under the sync lease: no other process has a
+   * live run then.
    */
   async #closeInterruptedRuns(now: number): Promise<void> {
     const recent = await this.#store.listRuns({ limit: 20, offset: 0 });

@@ -1396,6 +1396,35 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         });
       });
 
+      it('sync lease: one holder until it expires or is released; renewals name the run', async () => {
+        const a = await store.acquireSyncLease('host:1:a', T0, 60_000);
+        expect(a).toEqual({
+          acquired: true,
+          lease: { owner: 'host:1:a', runId: null, expiresAt: T0 + 60_000 },
+        });
+        expect(await store.renewSyncLease('host:1:a', T0 + 10, 60_000, 7)).toBe(true);
+        // Another process is refused and told which run holds it, up to the last millisecond.
+        const b = await store.acquireSyncLease('host:2:b', T0 + 60_009, 60_000);
+        expect(b).toEqual({
+          acquired: false,
+          lease: { owner: 'host:1:a', runId: 7, expiresAt: T0 + 60_010 },
+        });
+        // Renewing without a run id keeps the one recorded; the holder may take it again.
+        expect(await store.renewSyncLease('host:1:a', T0 + 20, 60_000, null)).toBe(true);
+        expect((await store.acquireSyncLease('host:2:b', T0 + 30, 60_000)).lease.runId).toBe(7);
+        // Expired: anyone takes it, and the old holder's renewal and release no longer count.
+        const c = await store.acquireSyncLease('host:2:b', T0 + 60_020, 60_000);
+        expect(c.acquired).toBe(true);
+        expect(await store.renewSyncLease('host:1:a', T0 + 60_021, 60_000, 7)).toBe(false);
+        await store.releaseSyncLease('host:1:a');
+        expect((await store.acquireSyncLease('host:3:c', T0 + 60_022, 60_000)).acquired).toBe(false);
+        // A holder known to be dead is replaced at once; a released lease is free.
+        const d = await store.acquireSyncLease('host:3:c', T0 + 60_023, 60_000, 'host:2:b');
+        expect(d.acquired).toBe(true);
+        await store.releaseSyncLease('host:3:c');
+        expect((await store.acquireSyncLease('host:4:d', T0 + 60_024, 60_000)).acquired).toBe(true);
+      });
+
       it('runs: start, update, get, list newest first', async () => {
         const r1 = await store.startRun({ trigger: 'schedule', mode: 'full', startedAt: T0 });
         expect(r1).toEqual({

@@ -269,6 +269,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER INDEX skills_search_idx SET (gin_pending_list_limit = 4096)`,
     ],
   },
+  {
+    version: 4,
+    name: 'sync lease: one sync run at a time across instances',
+    statements: [
+      // Several instances share the schema: the lease says which one runs a sync, until when
+      // (see src/store/sync-lease.ts).
+      `CREATE TABLE sync_lease (
+        id integer PRIMARY KEY CHECK (id = 1),
+        owner text NOT NULL,
+        run_id bigint,
+        expires_at bigint NOT NULL
+      )`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -18,6 +18,7 @@ import type { Category, Skill } from '../../remote/contract.js';
 import { catalogDigest, categoryContentHash } from '../../remote/contract.js';
 import { PermanentError, SkillsyncError } from '../../core/errors.js';
 import type { Store } from '../store.js';
+import type { LeaseAttempt } from '../sync-lease.js';
 import type {
   ApplyPageInput,
   ApplyResult,
@@ -80,6 +81,7 @@ import {
   rewriteColumns,
   writeSkills,
 } from './pg-skill-writes.js';
+import { acquireLease, releaseLease, renewLease } from './pg-lease.js';
 import { searchSkills } from './pg-search.js';
 import { PendingListMerger } from './pg-pending-merge.js';
 import {
@@ -882,6 +884,18 @@ export class PostgresStore implements Store {
         await q`SELECT * FROM sync_runs ORDER BY id DESC LIMIT ${options.limit} OFFSET ${options.offset}`;
       return { items: rows.map(toRunRecord), total: Number(t?.['n'] ?? 0) };
     });
+  }
+
+  acquireSyncLease(owner: string, now: number, ttlMs: number, staleOwner?: string): Promise<LeaseAttempt> {
+    return this.#run('acquireSyncLease', (q) => acquireLease(q, owner, now, ttlMs, staleOwner));
+  }
+
+  renewSyncLease(owner: string, now: number, ttlMs: number, runId: number | null): Promise<boolean> {
+    return this.#run('renewSyncLease', (q) => renewLease(q, owner, now, ttlMs, runId));
+  }
+
+  releaseSyncLease(owner: string): Promise<void> {
+    return this.#run('releaseSyncLease', (q) => releaseLease(q, owner));
   }
 
   // ---- websocket state -------------------------------------------------------------------

@@ -320,6 +320,20 @@ CREATE INDEX skills_search_keys ON skills (id, category, skill_type, average_rat
   install_count, remote_updated_ms, name, skill_id);
 `,
   },
+  {
+    version: 9,
+    name: 'sync lease: one sync run at a time across processes',
+    // `skillsync serve` and a `skillsync sync` (or a second service) may share the file: the
+    // lease says which of them runs a sync, until when (see src/store/sync-lease.ts).
+    sql: `
+CREATE TABLE sync_lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  owner TEXT NOT NULL,
+  run_id INTEGER,
+  expires_at INTEGER NOT NULL
+);
+`,
+  },
 ];
 
 /**

@@ -16,6 +16,7 @@ import { SkillsyncError } from '../../core/errors.js';
 import { catalogDigest, categoryContentHash, skillContentHash } from '../../remote/contract.js';
 import type { Category, Skill } from '../../remote/contract.js';
 import type { Store } from '../store.js';
+import type { LeaseAttempt } from '../sync-lease.js';
 import type {
   ApplyPageInput,
   ApplyResult,
@@ -60,6 +61,7 @@ import {
   skillColumns,
   textTokens,
 } from './skill-columns.js';
+import { acquireLease, releaseLease, renewLease } from './sqlite-lease.js';
 import { toStoreError } from './sqlite-errors.js';
 
 export interface SqliteStoreOptions {
@@ -2182,6 +2184,18 @@ export class SqliteStore implements Store {
       ).map((r) => this.#toRun(r)),
       total: this.#get<{ n: number }>('SELECT count(*) AS n FROM sync_runs')!.n,
     }));
+  }
+
+  acquireSyncLease(owner: string, now: number, ttlMs: number, staleOwner?: string): Promise<LeaseAttempt> {
+    return this.#tx('acquireSyncLease', () => acquireLease(this.#db, owner, now, ttlMs, staleOwner));
+  }
+
+  renewSyncLease(owner: string, now: number, ttlMs: number, runId: number | null): Promise<boolean> {
+    return this.#tx('renewSyncLease', () => renewLease(this.#db, owner, now, ttlMs, runId));
+  }
+
+  releaseSyncLease(owner: string): Promise<void> {
+    return this.#tx('releaseSyncLease', () => releaseLease(this.#db, owner));
   }
 
   // ---- websocket state -------------------------------------------------------------------

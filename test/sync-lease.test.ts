@@ -1,0 +1,63 @@
+/**
+ * One sync run at a time across processes sharing a store: two engines on two connections to
+ * one SQLite file stand for `skillsync serve` and a `skillsync sync` (or two service instances
+ * on one PostgreSQL schema: the lease itself is in the store contract suite, on both stores).
+ */
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { SyncEngine } from '../src/sync/sync-engine.js';
+import { startSyncRig, type SyncRig } from './helpers/sync-rig.js';
+
+let rig: SyncRig | undefined;
+let other: Store | undefined;
+afterEach(async () => {
+  await other?.close();
+  await rig?.close();
+  other = undefined;
+  rig = undefined;
+});
+
+describe('sync lease', () => {
+  it('a second process is refused while a run holds the lease, and does not close that run', async () => {
+    rig = await startSyncRig({ sim: { skills: 200 }, engine: { pageSize: 20 } });
+    // Slow pages, so the first run is still going when the second engine asks.
+    rig.sim.control.setFaults([{ fault: 'latency', latencyMs: 40, route: 'list_skills' }]);
+    other = await openSqliteStore({ path: rig.dbPath });
+    const second = new SyncEngine({ remote: rig.remote, store: other, options: { pageSize: 20 } });
+    const started = new Promise<number>((resolve) => rig!.engine.on('runStarted', (r) => resolve(r.id)));
+    const first = rig.engine.syncAll({ trigger: 'schedule', mode: 'full' });
+    const firstId = await started;
+
+    const refused = await second.syncAll({ trigger: 'manual', mode: 'full' });
+    expect(refused).toMatchObject({
+      status: 'rejected',
+      alreadyInProgress: true,
+      error: { code: 'SKILLSYNC_ERR_SYNC_IN_PROGRESS' },
+    });
+    // The holder records its run on the lease right after starting it.
+    expect([firstId, null]).toContain(refused.runId);
+
+    const done = await first;
+    expect(done.status).toBe('success');
+    expect((await rig.store.getRun(firstId))?.status).toBe('success');
+    // Released at the end: the other process runs now.
+    rig.sim.control.setFaults([]);
+    expect((await second.syncAll({ trigger: 'manual', mode: 'incremental' })).status).toBe('success');
+    await second.close();
+  }, 60_000);
+
+  it("takes over at once from a dead process of this host; waits for another host's lease", async () => {
+    rig = await startSyncRig({ sim: { skills: 30 } });
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    await rig.store.acquireSyncLease(`${hostname()}:${gone}:dead`, Date.now(), 60_000);
+    expect((await rig.engine.syncAll({ trigger: 'manual' })).status).toBe('success');
+
+    await rig.store.acquireSyncLease('another-host.example:1:live', Date.now(), 60_000);
+    const refused = await rig.engine.syncAll({ trigger: 'manual' });
+    expect(refused).toMatchObject({ status: 'rejected', alreadyInProgress: true });
+    expect(refused.error?.message).toContain('another process');
+  }, 60_000);
+});
