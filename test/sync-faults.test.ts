@@ -231,6 +231,46 @@ describe('TTL', () => {
     expect(await r.engine.sweep(clock.now())).toEqual({ skills: 0, categories: 0 });
     expect(await r.store.digest()).toBe(r.sim.control.digest());
   });
+
+  it('categories past their TTL stay while /categories answers [] or fails, even after complete skills listings', async () => {
+    const clock = new FakeClock(Date.now());
+    const H = 3_600_000;
+    const r = await open({
+      sim: { skills: 60, categories: 8 },
+      client: { maxAttempts: 1 },
+      engine: { ttlMs: H, fullListingMaxAgeMs: H / 2 },
+      clock,
+    });
+    expect((await r.engine.syncAll({ trigger: 'manual' })).status).toBe('success');
+    expect((await r.store.listCategories(clock.now())).length).toBe(8);
+
+    // The marketplace glitches: an empty categories answer (the guard keeps them, unrefreshed).
+    clock.advance(2 * H);
+    r.sim.control.setFaults([{ fault: 'empty_catalog', route: 'categories' }]);
+    const glitch = await r.engine.syncAll({ trigger: 'schedule' });
+    expect(glitch.run?.mode).toBe('full'); // a complete skills listing after their expiry
+    expect(glitch.run?.deleted).toBe(0);
+    expect(await r.engine.sweep(clock.now())).toEqual({ skills: 0, categories: 0 });
+    const kept = await r.store.listCategories(clock.now());
+    expect(kept).toHaveLength(8);
+    expect(kept.every((c) => c.stale)).toBe(true);
+
+    // Then /categories fails outright while the skills listing completes.
+    clock.advance(2 * H);
+    r.sim.control.setFaults([{ fault: 'error', status: 503, route: 'categories' }]);
+    const failing = await r.engine.syncAll({ trigger: 'schedule' });
+    expect(failing.status).toBe('partial');
+    expect(failing.run?.mode).toBe('full');
+    expect(await r.engine.sweep(clock.now())).toEqual({ skills: 0, categories: 0 });
+    expect((await r.store.listCategories(clock.now())).length).toBe(8);
+
+    // An accepted answer renews them; the cache equals the remote again.
+    r.sim.control.clearFaults();
+    expect((await r.engine.syncAll({ trigger: 'schedule' })).status).toBe('success');
+    expect((await r.store.listCategories(clock.now())).every((c) => !c.stale)).toBe(true);
+    expect(await r.engine.sweep(clock.now())).toEqual({ skills: 0, categories: 0 });
+    expect(await r.store.digest()).toBe(r.sim.control.digest());
+  });
 });
 
 describe('catch-up requests', () => {

@@ -100,9 +100,14 @@ export interface Store {
    */
   confirmHeldDeletions(now: number): Promise<number>;
   /**
-   * TTL sweep: removes skills and categories whose expiresAt <= now and that a complete
-   * listing started after their expiry did not see. While the remote is unreachable (no such
-   * listing), nothing is removed: entries stay and are served as stale.
+   * TTL sweep: removes skills whose expiresAt <= now and that a complete listing started
+   * after their expiry did not see. While the remote is unreachable (no such listing), nothing
+   * is removed: entries stay and are served as stale.
+   * Categories follow the same rule, which leaves the sweep nothing to remove (`categories` is
+   * always 0): a skills listing says nothing about categories, and an accepted categories answer
+   * (replaceCategories with deleteMissing) already deletes the ones it left out, so every
+   * category still stored was seen by the last accepted answer, or was kept by the guard (an
+   * empty answer) or a failed request, where the remote misbehaved and the cache must not empty.
    */
   sweepExpired(now: number): Promise<{ skills: number; categories: number }>;
 

@@ -626,8 +626,29 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         const expiry = T0 + TTL;
         await store.updateSyncState({ lastCompleteListingAt: expiry });
         expect(await store.sweepExpired(expiry - 1)).toEqual({ skills: 0, categories: 0 });
-        expect(await store.sweepExpired(expiry)).toEqual({ skills: 1, categories: 1 });
+        // The skill goes; the category was seen by the last accepted categories answer and stays.
+        expect(await store.sweepExpired(expiry)).toEqual({ skills: 1, categories: 0 });
         expect(await store.getSkill('a', expiry)).toBeNull();
+        expect((await store.listCategories(expiry)).map((c) => c.name)).toEqual(['c1']);
+      });
+
+      it('never removes categories a complete skills listing follows: only an accepted categories answer drops them', async () => {
+        const o = { ttlMs: TTL, epoch: null, source: 'full' as const };
+        await store.replaceCategories([cat('c1'), cat('c2')], { ...o, now: T0, deleteMissing: true });
+        // Past the TTL, an empty answer held by the guard (nothing refreshed), then a complete
+        // skills listing: the categories stay, stale.
+        await store.replaceCategories([], { ...o, now: T0 + 2 * TTL, deleteMissing: false });
+        await seed([mkSkill('a')], T0 + 2 * TTL);
+        expect(await store.deleteUnseenSkills(T0 + 2 * TTL, T0 + 2 * TTL)).toBe(0);
+        expect(await store.sweepExpired(T0 + 3 * TTL)).toEqual({ skills: 0, categories: 0 });
+        const kept = await store.listCategories(T0 + 3 * TTL);
+        expect(kept.map((c) => [c.name, c.stale])).toEqual([
+          ['c1', true],
+          ['c2', true],
+        ]);
+        // An accepted answer without c2 removes it at once.
+        await store.replaceCategories([cat('c1')], { ...o, now: T0 + 3 * TTL, deleteMissing: true });
+        expect((await store.listCategories(T0 + 3 * TTL)).map((c) => c.name)).toEqual(['c1']);
       });
 
       it('keeps entries the complete listing saw, or that expired after it started', async () => {

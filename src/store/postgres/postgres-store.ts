@@ -382,9 +382,8 @@ export class PostgresStore implements Store {
         tx,
         tx`expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt}`,
       );
-      const categories = await tx`DELETE FROM categories
-        WHERE expires_at <= ${now} AND expires_at <= ${listedAt} AND fetched_at < ${listedAt}`;
-      return { skills, categories: categories.count };
+      // Categories are never swept: see Store.sweepExpired.
+      return { skills, categories: 0 };
     });
   }
 

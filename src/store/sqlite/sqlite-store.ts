@@ -1009,10 +1009,14 @@ export class SqliteStore implements Store {
       )!.at;
       if (listing === null) return { skills: 0, categories: 0 };
       // Expired at `now`, already expired when that listing started, and not seen by it.
-      const where = 'expires_at <= ? AND expires_at <= ? AND fetched_at < ?';
-      const skills = this.#run(`DELETE FROM skills WHERE ${where}`, now, listing, listing).changes;
-      const categories = this.#run(`DELETE FROM categories WHERE ${where}`, now, listing, listing).changes;
-      return { skills, categories };
+      const skills = this.#run(
+        'DELETE FROM skills WHERE expires_at <= ? AND expires_at <= ? AND fetched_at < ?',
+        now,
+        listing,
+        listing,
+      ).changes;
+      // Categories are never swept: see Store.sweepExpired.
+      return { skills, categories: 0 };
     });
   }
 
