@@ -725,6 +725,37 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect(await store.deleteCategory('data')).toBe(true);
         expect(await store.deleteCategory('data')).toBe(false);
       });
+
+      it('a category without updated_at keeps the stored remote time: an older event after it is still stale', async () => {
+        const ev = { now: T0, ttlMs: TTL, epoch: null, source: 'websocket' as const };
+        const MAR = Date.UTC(2026, 2, 1);
+        const FEB = Date.UTC(2026, 1, 1);
+        // Through upsertCategory and through replaceCategories (a full answer without times).
+        for (const write of ['event', 'answer']) {
+          const name = `g-${write}`;
+          const v3: Category = { name, display_name: 'v3', updated_at: ISO(MAR) };
+          const v3b: Category = { name, display_name: 'v3b, no time' };
+          const v2: Category = { name, display_name: 'v2', updated_at: ISO(FEB) };
+          expect(await store.upsertCategory(v3, ev)).toBe('applied');
+          if (write === 'event') expect(await store.upsertCategory(v3b, ev)).toBe('applied');
+          else {
+            const others = (await store.listCategories(T0)).map((c) => c.data);
+            expect(
+              await store.replaceCategories([...others.filter((c) => c.name !== name), v3b], {
+                ...ev,
+                source: 'full',
+                deleteMissing: true,
+              }),
+            ).toMatchObject({ upserted: 1, deleted: 0 });
+          }
+          expect(await store.upsertCategory(v2, ev)).toBe('stale');
+          const rec = (await store.listCategories(T0)).find((c) => c.name === name)!;
+          expect(rec.data).toEqual(v3b);
+          // A newer one still goes through.
+          const v4: Category = { name, display_name: 'v4', updated_at: ISO(MAR + 1) };
+          expect(await store.upsertCategory(v4, ev)).toBe('applied');
+        }
+      });
     });
 
     // ---- search -------------------------------------------------------------------------

@@ -1108,10 +1108,13 @@ async function upsertCategoryRow(
       WHERE name = ${category.name}`;
     return 'duplicate';
   }
+  // A category without updated_at keeps the stored time, so the version guard goes on refusing
+  // what is older than the newest version seen (null would switch it off).
   await q`INSERT INTO categories (name, data, content_hash, remote_updated_ms, fetched_at, expires_at, source, epoch)
     VALUES (${category.name}, ${jsonb(q, category)}, ${hash}, ${ms}, ${o.now}, ${expiresAt}, ${o.source}, ${o.epoch})
     ON CONFLICT (name) DO UPDATE SET data = excluded.data, content_hash = excluded.content_hash,
-      remote_updated_ms = excluded.remote_updated_ms, fetched_at = excluded.fetched_at,
+      remote_updated_ms = coalesce(excluded.remote_updated_ms, categories.remote_updated_ms),
+      fetched_at = excluded.fetched_at,
       expires_at = excluded.expires_at, source = excluded.source, epoch = excluded.epoch`;
   return 'applied';
 }

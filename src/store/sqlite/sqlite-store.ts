@@ -1080,11 +1080,14 @@ export class SqliteStore implements Store {
     hash: string,
     o: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
   ): void {
+    // A category without updated_at keeps the stored time, so the version guard goes on
+    // refusing what is older than the newest version seen (null would switch it off).
     this.#run(
       `INSERT INTO categories (name, data, content_hash, remote_updated_at, fetched_at, expires_at, source, epoch)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET data = excluded.data, content_hash = excluded.content_hash,
-         remote_updated_at = excluded.remote_updated_at, fetched_at = excluded.fetched_at,
+         remote_updated_at = coalesce(excluded.remote_updated_at, categories.remote_updated_at),
+         fetched_at = excluded.fetched_at,
          expires_at = excluded.expires_at, source = excluded.source, epoch = excluded.epoch`,
       c.name,
       JSON.stringify(c),
