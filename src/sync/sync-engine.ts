@@ -584,15 +584,7 @@ export class SyncEngine {
       status,
       finishedAt,
       mode,
-      pages: counters.pages,
-      upserted: counters.upserted,
-      unchanged: counters.unchanged,
-      deleted: counters.deleted,
-      quarantined: counters.quarantined,
-      conflictsDetected: counters.conflictsDetected,
-      conflictsResolved: counters.conflictsResolved,
-      conflictsManual: counters.conflictsManual,
-      deletionsHeld: counters.deletionsHeld,
+      ...counters,
       resumedFromCheckpoint: resumed,
       error,
     });
@@ -661,20 +653,7 @@ export class SyncEngine {
       }
     };
     const run = await bestEffort('run', () =>
-      store.updateRun(ctx.run.id, {
-        status: 'failed',
-        finishedAt,
-        pages: counters.pages,
-        upserted: counters.upserted,
-        unchanged: counters.unchanged,
-        deleted: counters.deleted,
-        quarantined: counters.quarantined,
-        conflictsDetected: counters.conflictsDetected,
-        conflictsResolved: counters.conflictsResolved,
-        conflictsManual: counters.conflictsManual,
-        deletionsHeld: counters.deletionsHeld,
-        error,
-      }),
+      store.updateRun(ctx.run.id, { status: 'failed', finishedAt, ...counters, error }),
     );
     await bestEffort('sync state', () =>
       store.updateSyncState(
