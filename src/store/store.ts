@@ -70,8 +70,18 @@ export interface Store {
     items: readonly SkillUpsert[],
     options: { now: number; ttlMs: number; epoch: string | null; source: ChangeSource },
   ): Promise<EventOutcome[]>;
-  /** Deletes a skill (websocket delete, 404 on a single fetch). `at` is the remote time when known. Returns false when absent. */
-  deleteSkill(skillId: string, options: { now: number }): Promise<boolean>;
+  /**
+   * Deletes a skill (websocket delete, 404 on a single fetch). Returns false when absent.
+   * The deletion is remembered (even for an absent skill) with its remote time: `remoteAt`, or
+   * the deleted row's remote updated_at when later or when `remoteAt` is unknown (no time known:
+   * nothing to remember). Until a record is forgotten (sweepExpired, `ttlMs` after it was
+   * recorded; 24 h by default) the version guard refuses as 'stale' any version of the skill
+   * whose updated_at is not newer than the deletion (or has none): a late or replayed update
+   * does not bring the skill back. A newer one re-creates it and clears the record, and so does
+   * a full listing (guard 'listing') that lists the skill. Tombstones of a page are remembered
+   * the same way.
+   */
+  deleteSkill(skillId: string, options: { now: number; remoteAt?: string; ttlMs?: number }): Promise<boolean>;
   /**
    * Merges rating aggregates into the cached skill's base. When `remoteAt` is given it is
    * version-guarded like an event and becomes the stored remote updated_at.
@@ -100,7 +110,8 @@ export interface Store {
    */
   confirmHeldDeletions(now: number): Promise<number>;
   /**
-   * TTL sweep: removes skills whose expiresAt <= now and that a complete listing started
+   * TTL sweep: forgets remembered deletions whose expiresAt <= now (see deleteSkill), and
+   * removes skills whose expiresAt <= now and that a complete listing started
    * after their expiry did not see. While the remote is unreachable (no such listing), nothing
    * is removed: entries stay and are served as stale.
    * Categories follow the same rule, which leaves the sweep nothing to remove (`categories` is
@@ -110,6 +121,8 @@ export interface Store {
    * empty answer) or a failed request, where the remote misbehaved and the cache must not empty.
    */
   sweepExpired(now: number): Promise<{ skills: number; categories: number }>;
+  /** Remembered deletions (see deleteSkill), by skill id: the deletion's remote time (ISO). For tests and explain. */
+  getDeletion(skillId: string): Promise<{ deletedAt: string; recordedAt: number; expiresAt: number } | null>;
 
   // ---- categories ------------------------------------------------------------------------
   /**

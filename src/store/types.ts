@@ -114,10 +114,22 @@ export interface ListingCheckpoint {
   skillsApplied: number;
 }
 
+/** How long a remembered deletion is kept when the caller gives no TTL (Store.deleteSkill). */
+export const DELETION_MEMORY_MS = 24 * 3_600_000;
+
+/** A remote deletion: the skill and when the remote deleted it (deleted_at, else updated_at), if known. */
+export interface Tombstone {
+  skillId: string;
+  deletedAt: string | null;
+}
+
 export interface ApplyPageInput {
   items: SkillUpsert[];
-  /** Skills deleted remotely (tombstones of an incremental listing). */
-  tombstones: string[];
+  /**
+   * Skills deleted remotely (tombstones of an incremental listing). Each deletion is remembered
+   * with its remote time (see Store.deleteSkill), so a late older update does not bring it back.
+   */
+  tombstones: Tombstone[];
   source: ChangeSource;
   now: number;
   ttlMs: number;

@@ -65,7 +65,7 @@ export interface EngineSinkOptions {
    * (CLI, tests): fallback changes then only reach `onFallback`.
    */
   readonly schedule?: ScheduleForStream | (() => ScheduleForStream | null | undefined) | null;
-  /** TTL of category rows written from the stream (the engine's cache TTL). */
+  /** TTL of category rows written from the stream and of remembered deletions (the engine's cache TTL). */
   readonly ttlMs: number;
   readonly clock?: Clock;
   /** Called when the stream's fallback state changes (logs, metrics). */
@@ -85,11 +85,13 @@ export function createEngineSink(options: EngineSinkOptions): StreamSink {
       const now = clock.now();
       if (remoteAt !== undefined) {
         const current = await store.getSkill(skillId, now);
-        if (current === null) return 'missing';
-        const storedAt = current.remoteUpdatedAt;
+        const storedAt = current?.remoteUpdatedAt ?? null;
         if (storedAt !== null && Date.parse(storedAt) > Date.parse(remoteAt)) return 'stale';
       }
-      return (await store.deleteSkill(skillId, { now })) ? 'applied' : 'missing';
+      // The store remembers the deletion (even of a skill it does not hold: the delete may have
+      // overtaken the update), so a late or replayed older update does not bring it back.
+      const options = remoteAt === undefined ? { now, ttlMs } : { now, ttlMs, remoteAt };
+      return (await store.deleteSkill(skillId, options)) ? 'applied' : 'missing';
     },
 
     async applyCategory(category) {

@@ -29,6 +29,7 @@ import {
   type RunTrigger,
   type SkillUpsert,
   type SyncState,
+  type Tombstone,
 } from '../store/types.js';
 import { hashSkill } from './skill-hash.js';
 import {
@@ -800,14 +801,16 @@ export class SyncEngine {
 
         const now = this.#clock.now();
         const incoming: IncomingSkill[] = [];
-        const tombstones: string[] = [];
+        const tombstones: Tombstone[] = [];
         for (const skill of answer.skills) {
           // A record changed (or deleted: a tombstone) after the listing began moved to its end,
           // and the records behind it moved up a place: one may now sit on a page already read.
           if (plan.style === 'page' && plan.mode === 'incremental' && changedAfter(skill, watermarkMs))
             changedDuringListing = true;
           if (typeof skill.deleted_at === 'string') {
-            tombstones.push(skill.skill_id);
+            // The deletion's remote time (CONTRACT.md: a tombstone carries deleted_at): the
+            // store remembers it, so a late older update does not bring the skill back.
+            tombstones.push({ skillId: skill.skill_id, deletedAt: skill.deleted_at });
             continue;
           }
           incoming.push({ skill, contentHash: hashSkill(skill) });

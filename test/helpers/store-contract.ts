@@ -247,7 +247,13 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
       it('applies tombstones and counts them', async () => {
         await seed([mkSkill('a'), mkSkill('b')]);
         const res = await store.applySkillPage(
-          page([], { tombstones: ['a', 'missing'], source: 'incremental' }),
+          page([], {
+            tombstones: [
+              { skillId: 'a', deletedAt: ISO(T0 + 5) },
+              { skillId: 'missing', deletedAt: ISO(T0 + 5) },
+            ],
+            source: 'incremental',
+          }),
         );
         expect(res.deleted).toBe(1);
         expect(await store.getSkill('a', T0)).toBeNull();
@@ -548,6 +554,84 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
     });
 
     // ---- deletions ----------------------------------------------------------------------
+    describe('remembered deletions (the version guard after a delete)', () => {
+      const ev = { now: T0, ttlMs: TTL, epoch: 'e1', source: 'websocket' as const };
+      const at = (ms: number, extra: Partial<Skill> = {}): Skill =>
+        mkSkill('a', { updated_at: ISO(ms), description: `v at ${ms}`, ...extra });
+
+      it('a replayed older or equal update after deleteSkill is stale and the skill stays deleted', async () => {
+        await store.applySkillEvent(up(at(T0 + 1000)), ev);
+        expect(await store.deleteSkill('a', { now: T0, ttlMs: TTL, remoteAt: ISO(T0 + 2000) })).toBe(true);
+        expect(await store.applySkillEvent(up(at(T0 + 1000)), ev)).toBe('stale');
+        expect(await store.applySkillEvent(up(at(T0 + 2000)), ev)).toBe('stale');
+        const noTime = at(T0);
+        delete noTime.updated_at;
+        expect(await store.applySkillEvent(up(noTime), ev)).toBe('stale');
+        expect(await store.applySkillEvents([up(at(T0 + 1500)), up(at(T0 + 500))], ev)).toEqual([
+          'stale',
+          'stale',
+        ]);
+        const res = await store.applySkillPage(
+          page([up(at(T0 + 1999))], { guard: 'version', source: 'incremental' }),
+        );
+        expect(res).toMatchObject({ upserted: 0, unchanged: 0, stale: 1 });
+        expect(await store.getSkill('a', T0)).toBeNull();
+        expect((await store.getDeletion('a'))?.deletedAt).toBe(ISO(T0 + 2000));
+      });
+
+      it('a newer update re-creates the skill and clears the record', async () => {
+        await store.applySkillEvent(up(at(T0 + 1000)), ev);
+        await store.deleteSkill('a', { now: T0, ttlMs: TTL, remoteAt: ISO(T0 + 2000) });
+        expect(
+          await store.applySkillEvents([up(at(T0 + 1000)), up(at(T0 + 2001)), up(at(T0 + 1000))], ev),
+        ).toEqual(['stale', 'applied', 'stale']);
+        expect((await store.getSkill('a', T0))!.base.updated_at).toBe(ISO(T0 + 2001));
+        expect(await store.getDeletion('a')).toBeNull();
+      });
+
+      it("without a remote time the deleted version's time is remembered; absent skills are remembered too", async () => {
+        await store.applySkillEvent(up(at(T0 + 1000)), ev);
+        await store.deleteSkill('a', { now: T0 });
+        expect(await store.applySkillEvent(up(at(T0 + 1000)), ev)).toBe('stale');
+        expect(await store.applySkillEvent(up(at(T0 + 1001)), ev)).toBe('applied');
+        // A delete that overtook the update it follows.
+        expect(await store.deleteSkill('b', { now: T0, remoteAt: ISO(T0 + 50) })).toBe(false);
+        expect(await store.applySkillEvent(up(mkSkill('b', { updated_at: ISO(T0 + 40) })), ev)).toBe('stale');
+        expect(await store.getSkill('b', T0)).toBeNull();
+        // Nothing known about the time: nothing to remember.
+        expect(await store.deleteSkill('c', { now: T0 })).toBe(false);
+        expect(await store.getDeletion('c')).toBeNull();
+      });
+
+      it('tombstones of a page are remembered with their time', async () => {
+        await seed([at(T0 + 1000)]);
+        await store.applySkillPage(
+          page([], { tombstones: [{ skillId: 'a', deletedAt: ISO(T0 + 3000) }], source: 'incremental' }),
+        );
+        expect(await store.applySkillEvent(up(at(T0 + 2000)), ev)).toBe('stale');
+        expect(await store.getSkill('a', T0)).toBeNull();
+        expect(await store.applySkillEvent(up(at(T0 + 3001)), ev)).toBe('applied');
+      });
+
+      it('a full listing that lists the skill brings it back and clears the record', async () => {
+        await store.applySkillEvent(up(at(T0 + 1000)), ev);
+        await store.deleteSkill('a', { now: T0, remoteAt: ISO(T0 + 2000) });
+        const res = await store.applySkillPage(page([up(at(T0 + 1000))], { guard: 'listing' }));
+        expect(res).toMatchObject({ upserted: 1, stale: 0 });
+        expect((await store.getSkill('a', T0))!.base.updated_at).toBe(ISO(T0 + 1000));
+        expect(await store.getDeletion('a')).toBeNull();
+      });
+
+      it('the TTL sweep forgets records at their expiry (even with no complete listing)', async () => {
+        await store.deleteSkill('a', { now: T0, ttlMs: TTL, remoteAt: ISO(T0 + 2000) });
+        await store.sweepExpired(T0 + TTL - 1);
+        expect(await store.getDeletion('a')).toMatchObject({ recordedAt: T0, expiresAt: T0 + TTL });
+        await store.sweepExpired(T0 + TTL);
+        expect(await store.getDeletion('a')).toBeNull();
+        expect(await store.applySkillEvent(up(at(T0 + 1000)), ev)).toBe('applied');
+      });
+    });
+
     describe('deletion of unseen skills', () => {
       it('counts and deletes skills not seen since the listing started (boundary: fetchedAt == start is seen)', async () => {
         await seed([mkSkill('old')], T0);

@@ -283,6 +283,23 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 5,
+    name: 'remembered deletions for the version guard',
+    statements: [
+      // A deleted skill has no row for the version guard to compare against: a late or replayed
+      // older update would insert it again. The deletion's remote time is remembered here until
+      // expires_at (the cache TTL after it was recorded; the TTL sweep forgets it).
+      `CREATE TABLE skill_deletions (
+        skill_id text PRIMARY KEY,
+        deleted_at text NOT NULL,
+        deleted_ms bigint NOT NULL,
+        recorded_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      )`,
+      `CREATE INDEX skill_deletions_expiry_idx ON skill_deletions (expires_at)`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -26,6 +26,7 @@ import type {
   EventOutcome,
   SkillOverrides,
   SkillUpsert,
+  Tombstone,
 } from '../types.js';
 import type postgres from 'postgres';
 import { jsonb, type Q } from './pg-sql.js';
@@ -87,8 +88,11 @@ export async function writeSkills(
     conflictsClosed: 0,
     conflictsSettled: 0,
   };
-  const items = await refuseUnstorable(tx, dedupe(input), o, out);
+  let items = await refuseUnstorable(tx, dedupe(input), o, out);
+  const refusedByDeletion = items.length > 0 ? await guardDeletions(tx, items, o) : new Set<string>();
+  if (refusedByDeletion.size > 0) items = items.filter((i) => !refusedByDeletion.has(i.skill.skill_id));
   if (items.length === 0) {
+    out.stale = refusedByDeletion.size;
     await Promise.all(alongside());
     return out;
   }
@@ -155,7 +159,7 @@ export async function writeSkills(
     }
   }
   out.upserted = out.applied.size;
-  out.stale = items.length - out.upserted - out.unchanged;
+  out.stale = items.length + refusedByDeletion.size - out.upserted - out.unchanged;
 
   // Rows whose read columns must be recomputed from base + overrides: rewritten bases that
   // carry overrides (the upsert wrote columns from the base alone) and rows whose overrides change.
@@ -184,6 +188,66 @@ export async function writeSkills(
   }
   await rewriteColumns(tx, [...recompute]);
   return out;
+}
+
+/**
+ * Remembered deletions (Store.deleteSkill) against a batch. Under the listing guard (a full
+ * listing is authoritative) the records of the listed skills are cleared. Under the version
+ * guard a skill with a record and no row is refused unless its version is newer than the
+ * deletion; a newer one clears the record (the upsert re-creates the skill). Returns the ids
+ * refused.
+ */
+async function guardDeletions(tx: Q, items: readonly SkillUpsert[], o: WriteOptions): Promise<Set<string>> {
+  const ids = items.map((i) => i.skill.skill_id);
+  const refused = new Set<string>();
+  if (o.guard === 'listing') {
+    await tx`DELETE FROM skill_deletions WHERE skill_id = ANY(${ids}::text[])`;
+    return refused;
+  }
+  const rows = await tx`SELECT d.skill_id, d.deleted_ms FROM skill_deletions d
+    WHERE d.skill_id = ANY(${ids}::text[])
+      AND NOT EXISTS (SELECT 1 FROM skills s WHERE s.skill_id = d.skill_id)`;
+  if (rows.length === 0) return refused;
+  const deletedMs = new Map(rows.map((r) => [r['skill_id'] as string, Number(r['deleted_ms'])]));
+  const cleared: string[] = [];
+  for (const item of items) {
+    const ms = deletedMs.get(item.skill.skill_id);
+    if (ms === undefined) continue;
+    const incoming = isoToMs(typeof item.skill.updated_at === 'string' ? item.skill.updated_at : null);
+    if (incoming === null || incoming <= ms) refused.add(item.skill.skill_id);
+    else cleared.push(item.skill.skill_id);
+  }
+  if (cleared.length > 0) await tx`DELETE FROM skill_deletions WHERE skill_id = ANY(${cleared}::text[])`;
+  return refused;
+}
+
+/**
+ * Remembers remote deletions (Store.deleteSkill), before the rows go: a stored version's time
+ * counts when it is later than the deletion's or that is unknown; without any time nothing is
+ * remembered. A record already there keeps the later time.
+ */
+export async function rememberDeletions(
+  q: Q,
+  tombstones: readonly Tombstone[],
+  now: number,
+  ttlMs: number,
+): Promise<void> {
+  if (tombstones.length === 0) return;
+  const at = tombstones.map((t) => t.deletedAt);
+  // Awaited here, so the statement is sent when this is called (before a delete queued after it).
+  await q`
+    INSERT INTO skill_deletions AS d (skill_id, deleted_at, deleted_ms, recorded_at, expires_at)
+    SELECT x.id,
+      CASE WHEN x.ms IS NULL OR s.remote_updated_ms > x.ms THEN s.remote_updated_at ELSE x.at END,
+      greatest(x.ms, s.remote_updated_ms), ${now}, ${now + ttlMs}
+    FROM unnest(${tombstones.map((t) => t.skillId)}::text[], ${at}::text[], ${at.map(isoToMs)}::bigint[])
+      AS x(id, at, ms)
+    LEFT JOIN skills s ON s.skill_id = x.id
+    WHERE greatest(x.ms, s.remote_updated_ms) IS NOT NULL
+    ON CONFLICT (skill_id) DO UPDATE SET
+      deleted_at = CASE WHEN excluded.deleted_ms > d.deleted_ms THEN excluded.deleted_at ELSE d.deleted_at END,
+      deleted_ms = greatest(d.deleted_ms, excluded.deleted_ms),
+      recorded_at = excluded.recorded_at, expires_at = excluded.expires_at`;
 }
 
 /**

@@ -51,7 +51,7 @@ import type {
   WsOutcome,
   WsState,
 } from '../types.js';
-import { OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
+import { DELETION_MEMORY_MS, OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
 import { migrate, quoteIdent } from './migrations.js';
 import { toStoreError } from './pg-errors.js';
 import {
@@ -78,6 +78,7 @@ import {
   deleteSkillsById,
   deleteSkillsBySync,
   mergeAggregates,
+  rememberDeletions,
   rewriteColumns,
   writeSkills,
 } from './pg-skill-writes.js';
@@ -207,7 +208,11 @@ export class PostgresStore implements Store {
           runId: input.runId ?? input.checkpoint?.runId ?? null,
         },
         () => [
-          deleteSkillsById(tx, input.tombstones).then((n) => {
+          rememberDeletions(tx, input.tombstones, input.now, input.ttlMs),
+          deleteSkillsById(
+            tx,
+            input.tombstones.map((t) => t.skillId),
+          ).then((n) => {
             deleted = n;
           }),
           writeCheckpoint(tx, input.checkpoint),
@@ -297,8 +302,34 @@ export class PostgresStore implements Store {
       conflicts_resolved_total = conflicts_resolved_total + ${resolved} WHERE id = 1`;
   }
 
-  async deleteSkill(skillId: string, _options: { now: number }): Promise<boolean> {
-    return this.#run('deleteSkill', async (q) => (await deleteSkillsById(q, [skillId])) > 0);
+  async deleteSkill(
+    skillId: string,
+    options: { now: number; remoteAt?: string; ttlMs?: number },
+  ): Promise<boolean> {
+    return this.#tx('deleteSkill', async (tx) => {
+      await rememberDeletions(
+        tx,
+        [{ skillId, deletedAt: options.remoteAt ?? null }],
+        options.now,
+        options.ttlMs ?? DELETION_MEMORY_MS,
+      );
+      return (await deleteSkillsById(tx, [skillId])) > 0;
+    });
+  }
+
+  async getDeletion(
+    skillId: string,
+  ): Promise<{ deletedAt: string; recordedAt: number; expiresAt: number } | null> {
+    const [r] = await this.#run(
+      'getDeletion',
+      (q) => q`SELECT deleted_at, recorded_at, expires_at FROM skill_deletions WHERE skill_id = ${skillId}`,
+    );
+    if (!r) return null;
+    return {
+      deletedAt: r['deleted_at'] as string,
+      recordedAt: Number(r['recorded_at']),
+      expiresAt: Number(r['expires_at']),
+    };
   }
 
   async applyRatingAggregates(
@@ -374,6 +405,8 @@ export class PostgresStore implements Store {
 
   async sweepExpired(now: number): Promise<{ skills: number; categories: number }> {
     return this.#tx('sweepExpired', async (tx) => {
+      // Remembered deletions are forgotten after their time, whatever the remote's state.
+      await tx`DELETE FROM skill_deletions WHERE expires_at <= ${now}`;
       const [s] = await tx`SELECT last_complete_listing_at FROM sync_state WHERE id = 1`;
       const listedAt = (s?.['last_complete_listing_at'] ?? null) as number | null;
       if (listedAt === null) return { skills: 0, categories: 0 };

@@ -334,6 +334,23 @@ CREATE TABLE sync_lease (
 );
 `,
   },
+  {
+    version: 10,
+    name: 'remembered deletions for the version guard',
+    // A deleted skill has no row for the version guard to compare against: a late or replayed
+    // older update would insert it again. The deletion's remote time is remembered here until
+    // expires_at (the cache TTL after it was recorded; the TTL sweep forgets it).
+    sql: `
+CREATE TABLE skill_deletions (
+  skill_id    TEXT PRIMARY KEY,
+  deleted_at  TEXT NOT NULL,
+  deleted_ms  INTEGER NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL
+);
+CREATE INDEX skill_deletions_expiry ON skill_deletions (expires_at);
+`,
+  },
 ];
 
 /**

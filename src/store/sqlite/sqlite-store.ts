@@ -47,10 +47,11 @@ import type {
   SkillUpsert,
   StoreStats,
   SyncState,
+  Tombstone,
   WsOutcome,
   WsState,
 } from '../types.js';
-import { OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
+import { DELETION_MEMORY_MS, OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
 import { buildIndexesInWorker, type IndexBuildOptions } from './index-builder.js';
 import { DEFERRED_LOAD_INDEXES, migrate, readSchemaVersion, SCHEMA_VERSION } from './migrations.js';
 import {
@@ -298,6 +299,11 @@ interface ItemContext {
   source: ChangeSource;
   guard: 'listing' | 'version';
   /**
+   * Under the version guard: remembered deletions (remote ms) of the batch's skills that have
+   * no row (see Store.deleteSkill). An entry is removed when a newer version re-creates the skill.
+   */
+  deletions: Map<string, number>;
+  /**
    * FTS entries to write at the end of the transaction, by skills.id (see #writeFts). `replace`
    * says whether the entry may exist already; the last body written for an id wins.
    */
@@ -535,16 +541,26 @@ export class SqliteStore implements Store {
         epoch: input.epoch,
         source: input.source,
         guard: input.guard,
+        deletions: new Map(),
         fts: new Map(),
       };
       const existing = new Map<string, ExistingRow>();
       if (input.items.length > 0) {
+        const ids = JSON.stringify(input.items.map((i) => i.skill.skill_id));
         const rows = this.#all<ExistingRow>(
           `SELECT id, skill_id, content_hash, remote_updated_at, local FROM skills
            WHERE skill_id IN (SELECT value FROM json_each(?))`,
-          JSON.stringify(input.items.map((i) => i.skill.skill_id)),
+          ids,
         );
         for (const r of rows) existing.set(r.skill_id, r);
+        if (this.#get('SELECT 1 AS x FROM skill_deletions LIMIT 1') !== undefined) {
+          if (input.guard === 'listing') {
+            // A full listing is authoritative: a skill it lists exists.
+            this.#run('DELETE FROM skill_deletions WHERE skill_id IN (SELECT value FROM json_each(?))', ids);
+          } else {
+            this.#loadDeletions(ids, ctx.deletions);
+          }
+        }
       }
       const touch: number[] = [];
       for (const item of input.items) {
@@ -565,11 +581,12 @@ export class SqliteStore implements Store {
         );
       }
       if (input.tombstones.length > 0) {
+        this.#rememberDeletions(input.tombstones, ctx.now, input.ttlMs);
         result.deleted = this.#run(
           // By id through an ordered subquery: the FTS trigger then deletes in ascending rowid order.
           `DELETE FROM skills WHERE id IN (
              SELECT id FROM skills WHERE skill_id IN (SELECT value FROM json_each(?)) ORDER BY id)`,
-          JSON.stringify(input.tombstones),
+          JSON.stringify(input.tombstones.map((t) => t.skillId)),
         ).changes;
       }
       this.#saveCheckpoint(input.checkpoint);
@@ -602,8 +619,20 @@ export class SqliteStore implements Store {
         epoch: options.epoch,
         source: options.source,
         guard: 'version',
+        deletions: new Map(),
         fts: new Map(),
       };
+      if (rows.length < items.length) {
+        if (items.length === 1) {
+          const d = this.#get<{ ms: number }>(
+            'SELECT deleted_ms AS ms FROM skill_deletions WHERE skill_id = ?',
+            items[0]!.skill.skill_id,
+          );
+          if (d !== undefined) ctx.deletions.set(items[0]!.skill.skill_id, d.ms);
+        } else {
+          this.#loadDeletions(JSON.stringify(items.map((i) => i.skill.skill_id)), ctx.deletions);
+        }
+      }
       const counters = { conflictsRecorded: 0 };
       // #applyItem updates `existing`, so a later event for the same skill is guarded by the earlier one.
       const outcomes = items.map((item) => this.#applyItem(item, existing, ctx, null, counters));
@@ -644,6 +673,16 @@ export class SqliteStore implements Store {
     const incomingAt = typeof skill.updated_at === 'string' ? skill.updated_at : null;
     if (ex !== undefined && ctx.guard === 'version' && isOlderRemote(incomingAt, ex.remote_updated_at)) {
       return 'stale';
+    }
+    if (ex === undefined && ctx.deletions.size > 0) {
+      // A remembered deletion: only a version newer than it re-creates the skill.
+      const deletedMs = ctx.deletions.get(skillId);
+      if (deletedMs !== undefined) {
+        const incomingMs = remoteTimeMs(incomingAt);
+        if (incomingMs === null || incomingMs <= deletedMs) return 'stale';
+        ctx.deletions.delete(skillId);
+        this.#run('DELETE FROM skill_deletions WHERE skill_id = ?', skillId);
+      }
     }
     const newLocalText =
       item.local === undefined
@@ -857,11 +896,73 @@ export class SqliteStore implements Store {
     }
   }
 
-  deleteSkill(skillId: string, _options: { now: number }): Promise<boolean> {
-    return this.#tx(
-      'deleteSkill',
-      () => this.#run('DELETE FROM skills WHERE skill_id = ?', skillId).changes > 0,
-    );
+  deleteSkill(
+    skillId: string,
+    options: { now: number; remoteAt?: string; ttlMs?: number },
+  ): Promise<boolean> {
+    return this.#tx('deleteSkill', () => {
+      this.#rememberDeletions(
+        [{ skillId, deletedAt: options.remoteAt ?? null }],
+        options.now,
+        options.ttlMs ?? DELETION_MEMORY_MS,
+      );
+      return this.#run('DELETE FROM skills WHERE skill_id = ?', skillId).changes > 0;
+    });
+  }
+
+  /** Remembered deletions of the given skills (ids as a JSON array) into `into`. */
+  #loadDeletions(idsJson: string, into: Map<string, number>): void {
+    for (const d of this.#all<{ skill_id: string; ms: number }>(
+      `SELECT skill_id, deleted_ms AS ms FROM skill_deletions
+       WHERE skill_id IN (SELECT value FROM json_each(?))`,
+      idsJson,
+    )) {
+      into.set(d.skill_id, d.ms);
+    }
+  }
+
+  /**
+   * Remembers deletions (before the rows go: a stored version's time counts when later than
+   * the deletion's or when that is unknown). A later record of the same skill keeps the later time.
+   */
+  #rememberDeletions(tombstones: readonly Tombstone[], now: number, ttlMs: number): void {
+    for (const t of tombstones) {
+      const stored = this.#get<{ at: string | null; ms: number | null }>(
+        'SELECT remote_updated_at AS at, remote_updated_ms AS ms FROM skills WHERE skill_id = ?',
+        t.skillId,
+      );
+      let at = t.deletedAt;
+      let ms = remoteTimeMs(at);
+      if (stored?.ms != null && (ms === null || stored.ms > ms)) {
+        at = stored.at;
+        ms = stored.ms;
+      }
+      if (at === null || ms === null) continue;
+      this.#run(
+        `INSERT INTO skill_deletions (skill_id, deleted_at, deleted_ms, recorded_at, expires_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (skill_id) DO UPDATE SET
+           deleted_at = CASE WHEN excluded.deleted_ms > deleted_ms THEN excluded.deleted_at ELSE deleted_at END,
+           deleted_ms = max(deleted_ms, excluded.deleted_ms),
+           recorded_at = excluded.recorded_at, expires_at = excluded.expires_at`,
+        t.skillId,
+        at,
+        ms,
+        now,
+        now + ttlMs,
+      );
+    }
+  }
+
+  getDeletion(skillId: string): Promise<{ deletedAt: string; recordedAt: number; expiresAt: number } | null> {
+    return this.#do('getDeletion', () => {
+      const r = this.#get<{ deletedAt: string; recordedAt: number; expiresAt: number }>(
+        `SELECT deleted_at AS deletedAt, recorded_at AS recordedAt, expires_at AS expiresAt
+         FROM skill_deletions WHERE skill_id = ?`,
+        skillId,
+      );
+      return r ?? null;
+    });
   }
 
   applyRatingAggregates(
@@ -1004,6 +1105,8 @@ export class SqliteStore implements Store {
 
   sweepExpired(now: number): Promise<{ skills: number; categories: number }> {
     return this.#tx('sweepExpired', () => {
+      // Remembered deletions are forgotten after their time, whatever the remote's state.
+      this.#run('DELETE FROM skill_deletions WHERE expires_at <= ?', now);
       const listing = this.#get<{ at: number | null }>(
         'SELECT last_complete_listing_at AS at FROM sync_state WHERE id = 1',
       )!.at;
