@@ -165,7 +165,9 @@ export interface Store {
   clearLocalOverrides(skillId: string, now: number): Promise<boolean>;
 
   // ---- conflicts -------------------------------------------------------------------------
+  /** Newest first. `skillId`: only that skill's conflicts (indexed). */
   listConflicts(filter: {
+    skillId?: string;
     status?: 'open' | 'resolved';
     severity?: Severity;
     type?: ConflictType;
@@ -246,7 +248,9 @@ export interface Store {
   /** In-flight items whose lease expired (a crashed uploader) go back to pending. Returns how many. */
   recoverOutbox(now: number): Promise<number>;
   getOutboxItem(id: number): Promise<OutboxItem | null>;
+  /** Oldest first. `skillId`: only that skill's items (indexed: done items are never purged). */
   listOutbox(filter: {
+    skillId?: string;
     status?: OutboxStatus;
     limit: number;
     offset: number;

@@ -1134,6 +1134,19 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
         expect(await store.getConflict(999_999)).toBeNull();
       });
 
+      it("lists one skill's conflicts with skillId", async () => {
+        await openConflictFor('a', { severity: 'LOW' });
+        await openConflictFor('b', { severity: 'CRITICAL' });
+        const a = await store.listConflicts({ skillId: 'a', limit: 10, offset: 0 });
+        expect([a.total, a.items.map((c) => c.skillId)]).toEqual([1, ['a']]);
+        const bOpen = await store.listConflicts({ skillId: 'b', status: 'open', limit: 10, offset: 0 });
+        expect(bOpen.items.map((c) => c.skillId)).toEqual(['b']);
+        expect(
+          (await store.listConflicts({ skillId: 'b', status: 'resolved', limit: 10, offset: 0 })).total,
+        ).toBe(0);
+        expect((await store.listConflicts({ skillId: 'zz', limit: 10, offset: 0 })).items).toEqual([]);
+      });
+
       it('resolveConflict sets the overrides and closes the conflict atomically', async () => {
         const id = await openConflictFor('a');
         const done = await store.resolveConflict(id, {
@@ -1222,6 +1235,26 @@ export function runStoreContract(name: string, openFresh: () => Promise<Store>):
       });
       const claim = (now: number, limit = 10) =>
         store.claimDueOutbox({ now, limit, leaseUntil: now + 30_000 });
+
+      it('listOutbox filters by skillId (with or without status), oldest first, with a total', async () => {
+        for (let i = 0; i < 5; i++)
+          await store.enqueue({ ...ratingOutbox(`ob${i}`, `rating:b:u${i}`, T0, 'b'), skillId: 'b' });
+        const a1 = await store.enqueue({ ...ratingOutbox('oa1', 'rating:a:u1'), skillId: 'a' });
+        const a2 = await store.enqueue({ ...ratingOutbox('oa2', 'rating:a:u2'), skillId: 'a' });
+        const [claimed] = await store.claimDueOutbox({ now: T0, limit: 1, leaseUntil: T0 + 30_000 });
+        await store.completeOutbox(claimed!.id, {}, T0);
+        const a = await store.listOutbox({ skillId: 'a', limit: 10, offset: 0 });
+        expect([a.total, a.items.map((o) => o.id)]).toEqual([2, [a1.id, a2.id]]);
+        const aPage2 = await store.listOutbox({ skillId: 'a', limit: 1, offset: 1 });
+        expect([aPage2.total, aPage2.items.map((o) => o.id)]).toEqual([2, [a2.id]]);
+        const aPending = await store.listOutbox({ skillId: 'a', status: 'pending', limit: 10, offset: 0 });
+        expect(aPending.items.map((o) => o.id)).toEqual([a1.id, a2.id]);
+        expect((await store.listOutbox({ skillId: 'b', status: 'done', limit: 10, offset: 0 })).total).toBe(
+          1,
+        );
+        expect((await store.listOutbox({ skillId: 'b', limit: 10, offset: 0 })).total).toBe(5);
+        expect((await store.listOutbox({ skillId: 'zz', limit: 10, offset: 0 })).total).toBe(0);
+      });
 
       it('recordRating writes the rating and its outbox item together; edits keep one row', async () => {
         const r1 = await store.recordRating(

@@ -83,20 +83,18 @@ export function registerAdminCacheRoutes(app: RouteApp, deps: AppDeps): void {
           errorAnswer('SKILLSYNC_ERR_API_NOT_FOUND', 'No skill with that id in the catalog.'),
         );
       }
-      // Conflicts and outbox items of this skill: the store has no per-skill index for the
-      // outbox, so scan a bounded window (the outbox of a healthy service is small).
-      const [open, resolved, outbox, ratings] = await Promise.all([
-        store.listConflicts({ status: 'open', limit: 1000, offset: 0 }),
-        store.listConflicts({ status: 'resolved', limit: 1000, offset: 0 }),
-        store.listOutbox({ limit: 1000, offset: 0 }),
+      // This skill's conflicts and unfinished outbox items, filtered by the store (indexed):
+      // a window of the whole outbox (done items are never purged) missed them once it was full.
+      const [open, resolved, pendingItems, inFlight, dead, ratings] = await Promise.all([
+        store.listConflicts({ skillId: id, status: 'open', limit: 100, offset: 0 }),
+        store.listConflicts({ skillId: id, status: 'resolved', limit: 100, offset: 0 }),
+        store.listOutbox({ skillId: id, status: 'pending', limit: 1000, offset: 0 }),
+        store.listOutbox({ skillId: id, status: 'in_flight', limit: 1000, offset: 0 }),
+        store.listOutbox({ skillId: id, status: 'dead', limit: 1000, offset: 0 }),
         store.listRatings(id),
       ]);
-      const conflicts = [...open.items, ...resolved.items].filter((c) => c.skillId === id);
-      const pending = outbox.items.filter(
-        (o) =>
-          o.status !== 'done' &&
-          (o.payload['skill_id'] === id || o.chainKey.endsWith(`:${encodeURIComponent(id)}`)),
-      );
+      const conflicts = [...open.items, ...resolved.items];
+      const pending = [...pendingItems.items, ...inFlight.items, ...dead.items].sort((a, b) => a.id - b.id);
       const overridden = record.local ? Object.keys(record.local) : [];
       const story = [
         `base version ${record.base.version} (remote updated_at ${record.remoteUpdatedAt ?? 'unknown'})`,

@@ -300,6 +300,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX skill_deletions_expiry_idx ON skill_deletions (expires_at)`,
     ],
   },
+  {
+    version: 6,
+    name: 'outbox by skill',
+    statements: [
+      // listOutbox({skillId}) (the explain route): done items are never purged, so without it
+      // the query scans the whole outbox. (skill_id, id) does not change with the status.
+      `CREATE INDEX outbox_skill_idx ON outbox (skill_id, id)`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -554,6 +554,7 @@ export class PostgresStore implements Store {
   // ---- conflicts -------------------------------------------------------------------------
 
   async listConflicts(filter: {
+    skillId?: string;
     status?: 'open' | 'resolved';
     severity?: Severity;
     type?: ConflictType;
@@ -562,6 +563,7 @@ export class PostgresStore implements Store {
   }): Promise<{ items: ConflictRecord[]; total: number }> {
     return this.#run('listConflicts', async (q) => {
       const where = q`WHERE true
+        ${filter.skillId !== undefined ? q`AND skill_id = ${filter.skillId}` : q``}
         ${filter.status ? q`AND status = ${filter.status}` : q``}
         ${filter.severity ? q`AND severity = ${filter.severity}` : q``}
         ${filter.type ? q`AND type = ${filter.type}` : q``}`;
@@ -830,12 +832,15 @@ export class PostgresStore implements Store {
   }
 
   async listOutbox(filter: {
+    skillId?: string;
     status?: OutboxStatus;
     limit: number;
     offset: number;
   }): Promise<{ items: OutboxItem[]; total: number }> {
     return this.#run('listOutbox', async (q) => {
-      const where = filter.status ? q`WHERE status = ${filter.status}` : q``;
+      const where = q`WHERE true
+        ${filter.skillId !== undefined ? q`AND skill_id = ${filter.skillId}` : q``}
+        ${filter.status ? q`AND status = ${filter.status}` : q``}`;
       const [t] = await q`SELECT count(*) AS n FROM outbox ${where}`;
       const rows =
         await q`SELECT * FROM outbox ${where} ORDER BY id LIMIT ${filter.limit} OFFSET ${filter.offset}`;

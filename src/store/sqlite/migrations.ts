@@ -351,6 +351,16 @@ CREATE TABLE skill_deletions (
 CREATE INDEX skill_deletions_expiry ON skill_deletions (expires_at);
 `,
   },
+  {
+    version: 11,
+    name: 'outbox by skill',
+    // listOutbox({skillId}) (the explain route): done items are never purged, so without it the
+    // query scans the whole outbox. (skill_id, id) does not change with the status, so claims and
+    // completions do not write it; only an enqueue does.
+    sql: `
+CREATE INDEX outbox_skill ON outbox (skill_id, id);
+`,
+  },
 ];
 
 /**

@@ -1532,6 +1532,7 @@ export class SqliteStore implements Store {
   }
 
   listConflicts(filter: {
+    skillId?: string;
     status?: 'open' | 'resolved';
     severity?: Severity;
     type?: ConflictType;
@@ -1541,6 +1542,10 @@ export class SqliteStore implements Store {
     return this.#do('listConflicts', () => {
       const where: string[] = [];
       const params: unknown[] = [];
+      if (filter.skillId !== undefined) {
+        where.push('skill_id = ?');
+        params.push(filter.skillId);
+      }
       if (filter.status !== undefined) {
         where.push('status = ?');
         params.push(filter.status);
@@ -2101,11 +2106,25 @@ export class SqliteStore implements Store {
   }
 
   listOutbox(filter: {
+    skillId?: string;
     status?: OutboxStatus;
     limit: number;
     offset: number;
   }): Promise<{ items: OutboxItem[]; total: number }> {
     return this.#do('listOutbox', () => {
+      if (filter.skillId !== undefined) {
+        // One skill's items, through outbox_skill (skill_id, id): a few rows, filtered by status.
+        const ws = filter.status !== undefined ? 'WHERE skill_id = ? AND status = ?' : 'WHERE skill_id = ?';
+        const ps = filter.status !== undefined ? [filter.skillId, filter.status] : [filter.skillId];
+        const n = this.#get<{ n: number }>(`SELECT count(*) AS n FROM outbox ${ws}`, ...ps)!.n;
+        const rows = this.#all<OutboxRow>(
+          `SELECT * FROM outbox ${ws} ORDER BY id LIMIT ? OFFSET ?`,
+          ...ps,
+          filter.limit,
+          filter.offset,
+        ).map((r) => this.#toOutbox(r));
+        return { items: rows, total: n };
+      }
       const w = filter.status !== undefined ? 'WHERE status = ?' : '';
       const p = filter.status !== undefined ? [filter.status] : [];
       const total = this.#get<{ n: number }>(`SELECT count(*) AS n FROM outbox ${w}`, ...p)!.n;
