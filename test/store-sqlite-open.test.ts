@@ -313,13 +313,49 @@ describe('first load of an empty store (deferred name indexes)', () => {
     expect((await s.getSkill('s505', T0))?.skillId).toBe('s505');
     expect(indexes(path)).toEqual([]);
     const first = s.updateSyncState({ lastError: 'first' });
+    // Local actions (committed in groups) wait too: committing one now would block this thread
+    // on the worker's write lock.
+    const action = s
+      .enqueue({
+        kind: 'install',
+        chainKey: 'install:s1:a1',
+        payload: { skill_id: 's1', agent_id: 'a1' },
+        idempotencyKey: 'k-during-build',
+        now: T0,
+      })
+      .then((item) => ({ item, indexesAtCommit: indexes(path) }));
     const second = s.updateSyncState({ lastError: 'second' });
+    expect((await action).indexesAtCommit).toEqual(BOTH);
     expect((await last).upserted).toBe(10);
     expect(indexes(path)).toEqual(BOTH);
     expect((await first).lastError).toBe('first');
     expect((await second).lastError).toBe('second');
     expect((await s.getSyncState()).lastError).toBe('second');
     expect(await s.integrityCheck()).toEqual([]);
+    await s.close();
+  });
+
+  it('a build the database refuses (file locked past the busy timeout) is not retried on the main thread', async () => {
+    const path = join(dir, 'bulk-busy.db');
+    const s = await openSqliteStore({ path, busyTimeoutMs: 800 });
+    await s.applySkillPage(listingPage(ids(0, 50), false));
+    const last = s.applySkillPage(listingPage(ids(50, 5), true));
+    // Another process takes the write lock before the worker starts, and keeps it a while.
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    const started = performance.now();
+    expect((await last).upserted).toBe(5);
+    const took = performance.now() - started;
+    other.exec('COMMIT');
+    other.close();
+    // The worker gave up after one busy timeout (800 ms); retrying inline would have waited a
+    // second one, with this thread blocked. The first load stays open: the next end of a
+    // listing builds them.
+    expect(took).toBeGreaterThanOrEqual(750);
+    expect(took).toBeLessThan(1_400);
+    expect(indexes(path)).toEqual([]);
+    await s.setCheckpoint(null);
+    expect(indexes(path)).toEqual(BOTH);
     await s.close();
   });
 

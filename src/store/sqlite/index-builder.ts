@@ -27,23 +27,40 @@ const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const o = workerData.options;
-const db = new Database(o.path, { fileMustExist: true, timeout: o.busyTimeoutMs });
+let db;
 try {
+  db = new Database(o.path, { fileMustExist: true, timeout: o.busyTimeoutMs });
   db.pragma('busy_timeout = ' + o.busyTimeoutMs);
   db.pragma('temp_store = FILE');
   db.pragma('cache_size = -' + o.cacheSizeKiB);
   db.pragma('wal_autocheckpoint = ' + o.walAutocheckpointPages);
   db.pragma('journal_size_limit = ' + o.journalSizeLimitBytes);
   db.transaction(() => { for (const sql of o.statements) db.exec(sql); }).immediate();
+  parentPort.postMessage({ built: true });
+} catch (err) {
+  parentPort.postMessage({ built: false, code: String(err && err.code), message: String(err && err.message) });
 } finally {
-  db.close();
+  if (db) db.close();
 }
-parentPort.postMessage('built');
 `;
 
 const DRIVER = createRequire(import.meta.url).resolve('better-sqlite3');
 
-/** Resolves when the indexes are committed; rejects with the worker's error otherwise. */
+/** The database refused the build (busy, full disk...): the worker itself ran. */
+export class IndexBuildError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IndexBuildError';
+  }
+}
+
+/**
+ * Resolves when the indexes are committed. Rejects with an IndexBuildError when SQLite refused
+ * the build, and with another error when the worker could not run at all.
+ */
 export function buildIndexesInWorker(options: IndexBuildOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     let built = false;
@@ -52,8 +69,9 @@ export function buildIndexesInWorker(options: IndexBuildOptions): Promise<void> 
       eval: true,
       workerData: { driver: DRIVER, options },
     });
-    worker.once('message', () => {
-      built = true;
+    worker.once('message', (m: { built: boolean; code?: string; message?: string }) => {
+      if (m.built) built = true;
+      else failure = new IndexBuildError(m.code ?? 'SQLITE_ERROR', m.message ?? 'index build failed');
     });
     worker.once('error', (err) => {
       failure = err;

@@ -52,7 +52,7 @@ import type {
   WsState,
 } from '../types.js';
 import { DELETION_MEMORY_MS, OUTBOX_STATUSES, WS_OUTCOMES } from '../types.js';
-import { buildIndexesInWorker, type IndexBuildOptions } from './index-builder.js';
+import { buildIndexesInWorker, IndexBuildError, type IndexBuildOptions } from './index-builder.js';
 import { DEFERRED_LOAD_INDEXES, migrate, readSchemaVersion, SCHEMA_VERSION } from './migrations.js';
 import {
   effectiveSkill,
@@ -497,8 +497,10 @@ export class SqliteStore implements Store {
     if (this.#indexBuild !== null) return this.#indexBuild;
     const statements = DEFERRED_LOAD_INDEXES.map((i) => i.sql);
     const build = buildIndexesInWorker({ ...this.#builder!, statements })
-      .catch(() => {
-        // The worker could not do it (no thread, a driver it cannot load): here, then.
+      .catch((err: unknown) => {
+        // SQLite refused it (the file busy past the timeout, a full disk): it would refuse the
+        // same here, with the thread blocked. Only a worker that could not run builds here.
+        if (err instanceof IndexBuildError) throw err;
         this.#inTx.immediate(() => {
           for (const sql of statements) this.#db.exec(sql);
         });
@@ -1811,8 +1813,14 @@ export class SqliteStore implements Store {
         resolve: (value) => resolve(value as T),
         reject: (error) => reject(toStoreError(error, operation)),
       });
-      if (queued === 1) setImmediate(() => this.#commitActions());
+      if (queued === 1) setImmediate(() => this.#flushActions());
     });
+  }
+
+  /** Commits the queued actions, after the deferred-index build if one runs (see #tx). */
+  #flushActions(): void {
+    if (this.#indexBuild !== null) void this.#indexBuild.then(() => this.#flushActions());
+    else this.#commitActions();
   }
 
   #commitActions(): void {
