@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { leaseOwnerName } from '../src/store/sync-lease.js';
 import type { Store } from '../src/store/store.js';
 import { SyncEngine } from '../src/sync/sync-engine.js';
 import { startSyncRig, type SyncRig } from './helpers/sync-rig.js';
@@ -52,10 +53,13 @@ describe('sync lease', () => {
   it("takes over at once from a dead process of this host; waits for another host's lease", async () => {
     rig = await startSyncRig({ sim: { skills: 30 } });
     const gone = spawnSync(process.execPath, ['-e', '']).pid;
-    await rig.store.acquireSyncLease(`${hostname()}:${gone}:dead`, Date.now(), 60_000);
+    await rig.store.acquireSyncLease(leaseOwnerName(gone), Date.now(), 60_000);
     expect((await rig.engine.syncAll({ trigger: 'manual' })).status).toBe('success');
 
-    await rig.store.acquireSyncLease('another-host.example:1:live', Date.now(), 60_000);
+    // Same host and pid but another pid namespace (a container on the host network): alive for all we know.
+    await rig.store.acquireSyncLease(`${hostname()}:4026531999:${gone}:live`, Date.now(), 60_000);
+    expect((await rig.engine.syncAll({ trigger: 'manual' })).alreadyInProgress).toBe(true);
+    await rig.store.acquireSyncLease('another-host.example:4026531836:1:live', Date.now() + 60_001, 60_000);
     const refused = await rig.engine.syncAll({ trigger: 'manual' });
     expect(refused).toMatchObject({ status: 'rejected', alreadyInProgress: true });
     expect(refused.error?.message).toContain('another process');

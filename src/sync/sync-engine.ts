@@ -141,6 +141,9 @@ export interface SyncEngineEvents {
 
 type Listener<T> = (payload: T) => void;
 
+/** Delay before a catch-up that another process's run refused is asked again. */
+const CATCH_UP_RETRY_MS = 5_000;
+
 interface Counters {
   pages: number;
   upserted: number;
@@ -233,6 +236,8 @@ export class SyncEngine {
   #closed = false;
   /** This engine's name on the store's sync lease (see src/store/sync-lease.ts). */
   readonly #owner = leaseOwnerName();
+  /** The lease of the run in progress: `lost` once it may be another process's. */
+  #lease: { lost: boolean } | null = null;
 
   constructor(deps: SyncEngineDeps) {
     this.#remote = deps.remote;
@@ -382,28 +387,41 @@ export class SyncEngine {
       };
     }
     let runId: number | null = null;
-    // Real timers, not the injected clock's: that one stands for the remote's waits (backoff,
-    // Retry-After), and tests make it return at once.
+    // The holder fences itself: once it may have lost the lease (another process took it, or no
+    // renewal succeeded for long enough that it may have expired), the run stops before its next
+    // page and does not write the sync state. Real timers and a monotonic clock, not the
+    // injected clock: that one stands for the remote's waits (tests make it return at once).
+    let renewedAt = performance.now();
+    const lose = (why: string): void => {
+      lease.lost = true;
+      timer = null;
+      this.#log.warn({ runId, why }, 'sync lease lost: the run stops');
+      controller.abort(new SkillsyncError('SKILLSYNC_ERR_SYNC_IN_PROGRESS', `sync lease lost: ${why}`));
+    };
     let timer: NodeJS.Timeout | null = null;
     const renew = (): void => {
       timer = setTimeout(() => {
         store.renewSyncLease(this.#owner, this.#clock.now(), LEASE_TTL_MS, runId).then(
           (held) => {
-            if (!held) {
-              timer = null;
-              controller.abort(
-                new SkillsyncError('SKILLSYNC_ERR_SYNC_IN_PROGRESS', 'another process took the sync lease'),
-              );
-            } else if (timer !== null) renew();
+            if (timer === null) return;
+            if (!held) lose('another process holds it');
+            else {
+              renewedAt = performance.now();
+              renew();
+            }
           },
-          // A store hiccup: the lease lasts LEASE_TTL_MS, the next renewal tries again.
+          // A store hiccup: the next renewal tries again, while the lease may still be ours.
           () => {
-            if (timer !== null) renew();
+            if (timer === null) return;
+            if (performance.now() - renewedAt >= LEASE_TTL_MS - LEASE_RENEW_MS) lose('no renewal succeeded');
+            else renew();
           },
         );
       }, LEASE_RENEW_MS);
       timer.unref();
     };
+    const lease = { lost: false };
+    this.#lease = lease;
     renew();
     try {
       return await this.#run(
@@ -419,6 +437,8 @@ export class SyncEngine {
     } finally {
       if (timer !== null) clearTimeout(timer);
       timer = null;
+      this.#lease = null;
+      // Only deletes it if it is still ours.
       await store.releaseSyncLease(this.#owner).catch(() => undefined);
     }
   }
@@ -590,16 +610,19 @@ export class SyncEngine {
       error,
     });
     const stats = await store.stats(finishedAt);
-    await store.updateSyncState({
-      ...stateAfterRun(before, {
-        status,
-        authFailed,
-        finishedAt,
-        error,
-      }),
-      skillsCached: stats.skills,
-      categoriesCached: stats.categories,
-    });
+    // A run that lost its lease leaves the sync state to the process that holds it now (its
+    // totals are built on what this run read when it started).
+    if (this.#lease?.lost !== true)
+      await store.updateSyncState({
+        ...stateAfterRun(before, {
+          status,
+          authFailed,
+          finishedAt,
+          error,
+        }),
+        skillsCached: stats.skills,
+        categoriesCached: stats.categories,
+      });
     if (authFailed) this.#authBlockedUntil = finishedAt + this.#options.authRetryIntervalMs;
     else if (status !== 'failed') this.#authBlockedUntil = null;
     const result: SyncResult = {
@@ -864,6 +887,7 @@ export class SyncEngine {
             newWatermark = changedDuringListing && plan.updatedSince !== null ? plan.updatedSince : watermark;
           }
         }
+        if (this.#lease?.lost === true) throw signal.reason;
         const applied = await store.applySkillPage({
           items,
           tombstones,
@@ -1045,15 +1069,19 @@ export class SyncEngine {
    */
   requestCatchUp(reason: string, mode: 'incremental' | 'full'): void {
     if (this.#closed) return;
+    this.#addCatchUp(reason, mode);
+    if (this.#active === null) this.#armCatchUp();
+  }
+
+  #addCatchUp(reason: string, mode: 'incremental' | 'full'): void {
     if (this.#catchUp === null) this.#catchUp = { mode, reasons: new Set([reason]) };
     else {
       this.#catchUp.reasons.add(reason);
       if (mode === 'full') this.#catchUp.mode = 'full';
     }
-    if (this.#active === null) this.#armCatchUp();
   }
 
-  #armCatchUp(): void {
+  #armCatchUp(delayMs = this.#options.catchUpDelayMs): void {
     if (this.#catchUpTimer !== null || this.#closed) return;
     this.#catchUpTimer = this.#clock.setTimeout(() => {
       this.#catchUpTimer = null;
@@ -1061,10 +1089,23 @@ export class SyncEngine {
       const { mode, reasons } = this.#catchUp;
       this.#catchUp = null;
       this.#log.info({ mode, reasons: [...reasons] }, 'catch-up sync');
-      this.syncAll({ trigger: 'websocket', mode }).catch((err: unknown) =>
-        this.#log.error({ err: describe(err) }, 'catch-up sync failed'),
+      this.syncAll({ trigger: 'websocket', mode }).then(
+        (result) => {
+          // Another process runs a sync: it may have started before what this catch-up is for,
+          // so ask again after it (this process's own runs re-arm it when they end).
+          if (result.alreadyInProgress && this.#active === null && !this.#closed) {
+            for (const reason of reasons) this.#requestCatchUpLater(reason, mode);
+          }
+        },
+        (err: unknown) => this.#log.error({ err: describe(err) }, 'catch-up sync failed'),
       );
-    }, this.#options.catchUpDelayMs);
+    }, delayMs);
+  }
+
+  /** A catch-up refused because another process held the lease: retried a few seconds later. */
+  #requestCatchUpLater(reason: string, mode: 'incremental' | 'full'): void {
+    this.#addCatchUp(reason, mode);
+    this.#armCatchUp(Math.max(this.#options.catchUpDelayMs, CATCH_UP_RETRY_MS));
   }
 
   /** Whether a catch-up run is waiting. */
