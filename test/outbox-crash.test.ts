@@ -65,6 +65,13 @@ function runChild(
   });
 }
 
+/**
+ * Local actions queued before the children run. Enough that the queue outlasts the kills the
+ * test needs: a child killed from outside may upload a few hundred items first (400 once ran
+ * out after 8 of the 10 kills in the window).
+ */
+const ACTIONS = 1000;
+
 it('SIGKILLed between the remote accepting an item and marking it done, >= 10 times: re-sent with the same key, applied once', async () => {
   const random = seededRandom(SEED);
   const dbPath = join(dir, 'store.db');
@@ -77,7 +84,7 @@ it('SIGKILLed between the remote accepting an item and marking it done, >= 10 ti
     const api = createApi(sim.url);
     const skillIds = await seedCatalog(store, api, 30);
     const actions = new LocalActions(store, { instanceId: INSTANCE_ID });
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < ACTIONS; i++) {
       const skillId = skillIds[Math.floor(random() * skillIds.length)]!;
       if (i % 7 === 3) {
         keys.push((await actions.install({ skillId, agentId: `agent-${i % 4}` })).idempotencyKey);
@@ -140,7 +147,7 @@ it('SIGKILLed between the remote accepting an item and marking it done, >= 10 ti
     }
     const notDone = await store.listOutbox({ limit: 1000, offset: 0 });
     expect(notDone.items.filter((i) => i.status !== 'done')).toEqual([]);
-    expect(notDone.total).toBe(400);
+    expect(notDone.total).toBe(ACTIONS);
     // Replays happened: the remote saw more rate/install answers than effects.
     const answered = Object.values(counters.requests['rate'] ?? {}).reduce((a, b) => a + b, 0);
     expect(answered).toBeGreaterThan(counters.ratingsApplied);
