@@ -50,6 +50,35 @@ describe('sync lease', () => {
     await second.close();
   }, 60_000);
 
+  it('a holder whose lease another process took stops before its next page and leaves the sync state alone', async () => {
+    rig = await startSyncRig({ sim: { skills: 200 }, engine: { pageSize: 10 } });
+    rig.sim.control.setFaults([{ fault: 'latency', latencyMs: 40, route: 'list_skills' }]);
+    const engine = new SyncEngine({
+      remote: rig.remote,
+      store: rig.store,
+      options: { pageSize: 10 },
+      lease: { ttlMs: 60_000, renewMs: 50 },
+    });
+    const started = new Promise<number>((resolve) => engine.on('runStarted', (r) => resolve(r.id)));
+    const run = engine.syncAll({ trigger: 'manual', mode: 'full' });
+    await started;
+    const before = await rig.store.getSyncState();
+    // Another process decides the holder is gone and takes the lease.
+    const holder = (await rig.store.acquireSyncLease('host:ns:2:thief', Date.now(), 60_000)).lease.owner;
+    expect((await rig.store.acquireSyncLease('host:ns:2:thief', Date.now(), 60_000, holder)).acquired).toBe(
+      true,
+    );
+    const result = await run;
+    expect(result.status).not.toBe('success');
+    expect(result.run?.error).toContain('sync lease lost');
+    expect(result.run?.pages).toBeLessThan(20);
+    // The sync state stays the new holder's business (this run read it when it started).
+    expect((await rig.store.getSyncState()).totalSyncs).toBe(before.totalSyncs);
+    // The lease stays the other process's.
+    expect((await rig.store.acquireSyncLease(holder, Date.now(), 60_000)).acquired).toBe(false);
+    await engine.close();
+  }, 60_000);
+
   it("takes over at once from a dead process of this host; waits for another host's lease", async () => {
     rig = await startSyncRig({ sim: { skills: 30 } });
     const gone = spawnSync(process.execPath, ['-e', '']).pid;

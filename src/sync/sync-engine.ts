@@ -98,6 +98,8 @@ export interface SyncEngineDeps {
   clock?: Clock;
   logger?: EngineLogger;
   options?: Partial<SyncEngineOptions>;
+  /** Sync lease timing (see src/store/sync-lease.ts); tests shorten it. */
+  lease?: { ttlMs: number; renewMs: number };
 }
 
 export interface SyncRequest {
@@ -239,7 +241,12 @@ export class SyncEngine {
   /** The lease of the run in progress: `lost` once it may be another process's. */
   #lease: { lost: boolean } | null = null;
 
+  readonly #leaseTtlMs: number;
+  readonly #leaseRenewMs: number;
+
   constructor(deps: SyncEngineDeps) {
+    this.#leaseTtlMs = deps.lease?.ttlMs ?? LEASE_TTL_MS;
+    this.#leaseRenewMs = deps.lease?.renewMs ?? LEASE_RENEW_MS;
     this.#remote = deps.remote;
     this.#store = deps.store;
     this.#clock = deps.clock ?? systemClock;
@@ -358,14 +365,14 @@ export class SyncEngine {
     controller: AbortController,
   ): Promise<SyncResult> {
     const store = this.#store;
-    let attempt = await store.acquireSyncLease(this.#owner, this.#clock.now(), LEASE_TTL_MS);
+    let attempt = await store.acquireSyncLease(this.#owner, this.#clock.now(), this.#leaseTtlMs);
     if (!attempt.acquired && isDeadLocalOwner(attempt.lease.owner)) {
       // Held by a process of this host that is gone (a killed `skillsync sync`): no need to
       // wait for the lease to expire.
       attempt = await store.acquireSyncLease(
         this.#owner,
         this.#clock.now(),
-        LEASE_TTL_MS,
+        this.#leaseTtlMs,
         attempt.lease.owner,
       );
     }
@@ -401,7 +408,7 @@ export class SyncEngine {
     let timer: NodeJS.Timeout | null = null;
     const renew = (): void => {
       timer = setTimeout(() => {
-        store.renewSyncLease(this.#owner, this.#clock.now(), LEASE_TTL_MS, runId).then(
+        store.renewSyncLease(this.#owner, this.#clock.now(), this.#leaseTtlMs, runId).then(
           (held) => {
             if (timer === null) return;
             if (!held) lose('another process holds it');
@@ -413,11 +420,12 @@ export class SyncEngine {
           // A store hiccup: the next renewal tries again, while the lease may still be ours.
           () => {
             if (timer === null) return;
-            if (performance.now() - renewedAt >= LEASE_TTL_MS - LEASE_RENEW_MS) lose('no renewal succeeded');
+            if (performance.now() - renewedAt >= this.#leaseTtlMs - this.#leaseRenewMs)
+              lose('no renewal succeeded');
             else renew();
           },
         );
-      }, LEASE_RENEW_MS);
+      }, this.#leaseRenewMs);
       timer.unref();
     };
     const lease = { lost: false };
@@ -430,7 +438,7 @@ export class SyncEngine {
           runId = id;
           setRunId(id);
           // Others refused meanwhile learn which run holds the lease.
-          store.renewSyncLease(this.#owner, this.#clock.now(), LEASE_TTL_MS, id).catch(() => undefined);
+          store.renewSyncLease(this.#owner, this.#clock.now(), this.#leaseTtlMs, id).catch(() => undefined);
         },
         controller.signal,
       );
@@ -495,7 +503,9 @@ export class SyncEngine {
     const errors: string[] = [];
     let authFailed = false;
     let firstCode: ErrorCode | null = null;
-    const fail = (part: string, err: unknown): void => {
+    const fail = (part: string, cause: unknown): void => {
+      // A run stopped because its lease was lost says so (the client reports any abort as its own).
+      const err = this.#lease?.lost === true && signal.aborted ? (signal.reason as unknown) : cause;
       const code = errorCode(err);
       firstCode ??= code;
       if (code === 'SKILLSYNC_ERR_REMOTE_AUTH') authFailed = true;
