@@ -40,7 +40,13 @@ export function register(program: Command): void {
     // and the simulator's modules in memory.
     const { startSimulator } = await import('../../../simulator/index.js');
     const { createService, installSignalHandlers } = await import('../../service.js');
-    const sim = await startSimulator({ skills, seed: 7, token: apiToken, changesPerSecond: changes });
+    let sim: Awaited<ReturnType<typeof startSimulator>>;
+    try {
+      sim = await startSimulator({ skills, seed: 7, token: apiToken, changesPerSecond: changes });
+    } catch (err) {
+      reportStartFailure('demo', err);
+      return;
+    }
 
     let config;
     try {
