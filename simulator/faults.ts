@@ -106,7 +106,12 @@ const ALLOWED: Record<FaultName, readonly string[]> = {
   ws_ping: ['fault', 'everyMs'],
 };
 
-/** Routes a fault applies to when the rule names none, and the only ones it may name. */
+/** Routes a rule may name beyond FAULT_ROUTES (used only when named). */
+const EXTRA_ROUTES: Partial<Record<HttpFaultName, readonly RouteName[]>> = {
+  invalid_records: ['categories'],
+};
+
+/** Routes a fault applies to when the rule names none, and (with EXTRA_ROUTES) the ones it may name. */
 const FAULT_ROUTES: Partial<Record<HttpFaultName, readonly RouteName[]>> = {
   invalid_records: ['list_skills'],
   ignore_page: ['list_skills'],
@@ -151,7 +156,8 @@ function validateRule(raw: unknown, at: string): FaultRule {
   const out: FaultRule = { fault };
   if (r['route'] !== undefined) {
     const list = Array.isArray(r['route']) ? (r['route'] as unknown[]) : [r['route']];
-    const permitted = FAULT_ROUTES[fault as HttpFaultName] ?? ROUTES;
+    const defaults = FAULT_ROUTES[fault as HttpFaultName];
+    const permitted = defaults ? [...defaults, ...(EXTRA_ROUTES[fault as HttpFaultName] ?? [])] : ROUTES;
     for (const route of list) {
       if (typeof route !== 'string' || !(permitted as readonly string[]).includes(route))
         throw badSetting(

@@ -336,7 +336,15 @@ export function getSkill(sim: Simulator, skillId: string): Answer {
 }
 
 export function categories(sim: Simulator, fired: FiredRule[]): Answer {
-  const list = fired.some((f) => f.rule.fault === 'empty_catalog') ? [] : sim.catalog.categories();
+  let list: unknown[] = fired.some((f) => f.rule.fault === 'empty_catalog') ? [] : sim.catalog.categories();
+  const spoil = fired.find((f) => f.rule.fault === 'invalid_records');
+  if (spoil) {
+    // A spoiled category keeps its name, so a client can tell which one it could not read.
+    const rate = spoil.rule.invalidRate ?? 0.1;
+    list = list.map((c, j) =>
+      sim.faults.unit(spoil, j) < rate ? { ...(c as object), skill_count: 'many' } : c,
+    );
+  }
   return { status: 200, body: JSON.stringify(sim.options.categoriesWrapped ? { categories: list } : list) };
 }
 

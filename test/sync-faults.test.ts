@@ -264,6 +264,13 @@ describe('TTL', () => {
     expect(await r.engine.sweep(clock.now())).toEqual({ skills: 0, categories: 0 });
     expect((await r.store.listCategories(clock.now())).length).toBe(8);
 
+    // Then some category records cannot be read: those categories still exist remotely, so the
+    // answer removes nothing (the readable ones are renewed, the invalid ones quarantined).
+    r.sim.control.setFaults([{ fault: 'invalid_records', route: 'categories', invalidRate: 0.5 }]);
+    const spoiled = await r.engine.syncAll({ trigger: 'schedule' });
+    expect(spoiled.run?.quarantined).toBeGreaterThan(0);
+    expect((await r.store.listCategories(clock.now())).length).toBe(8);
+
     // An accepted answer renews them; the cache equals the remote again.
     r.sim.control.clearFaults();
     expect((await r.engine.syncAll({ trigger: 'schedule' })).status).toBe('success');

@@ -748,14 +748,15 @@ export class SyncEngine {
       );
       counters.quarantined += invalid.length;
     }
-    // An empty answer never wipes the categories we have (the same guard as skills).
-    const stored = categories.length === 0 ? (await this.#store.listCategories(now)).length : 0;
+    // Only a readable, non-empty answer removes the categories it leaves out: an empty one
+    // never wipes what we have (the same guard as skills), and a category whose record could
+    // not be read still exists remotely.
     await this.#store.replaceCategories(categories, {
       now,
       ttlMs: this.#options.ttlMs,
       epoch,
       source: 'full',
-      deleteMissing: categories.length > 0 || stored === 0,
+      deleteMissing: categories.length > 0 && invalid.length === 0,
     });
     return 'ok';
   }
