@@ -12,6 +12,7 @@
  * changes "during a run" are made from a store hook once the run's first page is written (the
  * engine waits for it before it asks for page 2).
  */
+import { interceptStore } from './helpers/store-intercept.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simId, startPagedSimRig, type PagedSimRig } from './helpers/paged-sim-rig.js';
 import type { Skill } from '../src/remote/contract.js';
@@ -28,21 +29,17 @@ describe('conflict totals', () => {
     // Runs once, after the next page the engine writes, before the engine goes on.
     let afterNextPage: (() => Promise<void>) | null = null;
     const hooked = (store: Store): Store =>
-      new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          if (typeof value !== 'function') return value;
-          const fn = (value as (...a: unknown[]) => unknown).bind(target);
-          if (prop !== 'applySkillPage') return fn;
-          return async (...args: unknown[]) => {
-            const out = (await fn(...args)) as unknown;
-            const hook = afterNextPage;
-            afterNextPage = null;
-            await hook?.();
-            return out;
-          };
-        },
-      });
+      interceptStore(store, (name, fn) =>
+        name !== 'applySkillPage'
+          ? undefined
+          : async (...args: unknown[]) => {
+              const out = (await fn(...args)) as unknown;
+              const hook = afterNextPage;
+              afterNextPage = null;
+              await hook?.();
+              return out;
+            },
+      );
     const r = (rig = await startPagedSimRig({
       skills: 15,
       features: { cursor: false, updated_since: false },

@@ -6,6 +6,7 @@
  * The real simulator over loopback sockets (12 skills, page-numbered, pages of 5) and a real
  * SQLite store whose named method fails once.
  */
+import { interceptStore } from './helpers/store-intercept.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPagedSimRig, type PagedSimRig } from './helpers/paged-sim-rig.js';
 import { SkillsyncError } from '../src/core/errors.js';
@@ -22,21 +23,14 @@ afterEach(async () => {
 function failing(methods: string[]): { wrap(store: Store): Store; arm(): void } {
   const left = new Set<string>();
   const wrap = (store: Store): Store =>
-    new Proxy(store, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        const fn = (value as (...a: unknown[]) => unknown).bind(target);
-        if (typeof prop !== 'string' || !methods.includes(prop)) return fn;
-        return (...args: unknown[]) => {
-          if (left.delete(prop))
-            return Promise.reject(
-              new SkillsyncError('SKILLSYNC_ERR_STORE_UNAVAILABLE', `${prop} failed (test)`),
-            );
-          return fn(...args);
-        };
-      },
-    });
+    interceptStore(store, (name, fn) =>
+      !methods.includes(name)
+        ? undefined
+        : (...args: unknown[]) =>
+            left.delete(name)
+              ? Promise.reject(new SkillsyncError('SKILLSYNC_ERR_STORE_UNAVAILABLE', `${name} failed (test)`))
+              : fn(...args),
+    );
   return { wrap, arm: () => methods.forEach((m) => left.add(m)) };
 }
 
