@@ -367,16 +367,16 @@ if (unreachable !== null && PG_REQUIRED) {
       const byKey = new Map(q.items.map((i) => [i.key, i]));
       expect(byKey.get('skill-00001')).toMatchObject({
         kind: 'skill',
-        reason: 'description: contains U+0000, which PostgreSQL cannot store',
+        reason: '/description: contains U+0000, which PostgreSQL cannot store',
         payload: withNul[0],
         runId: 42,
         at: 20_000,
       });
       expect(byKey.get('skill-00002')?.reason).toBe(
-        'tags[1]: contains U+0000, which PostgreSQL cannot store',
+        '/tags/1: contains U+0000, which PostgreSQL cannot store',
       );
       expect(byKey.get('skill-00004')?.reason).toBe(
-        'metadata: a key contains U+0000, which PostgreSQL cannot store',
+        '/metadata/k\\u0000ey: contains U+0000, which PostgreSQL cannot store',
       );
       expect(byKey.get('skill-\uFFFD5')).toMatchObject({ payload: withNul[3] });
       expect((await store.stats(20_000)).quarantined).toBe(4);

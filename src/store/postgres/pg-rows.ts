@@ -3,6 +3,7 @@
  * base, and every table's row read back as its domain record. Pure functions, no I/O.
  */
 import { createHash } from 'node:crypto';
+import { nulPath } from '../../core/nul.js';
 import type { Category, Skill } from '../../remote/contract.js';
 import { effectiveSkill, textTokens } from '../sqlite/skill-columns.js';
 import type {
@@ -300,28 +301,12 @@ function withoutNul(text: string): string {
 }
 
 /**
- * Why PostgreSQL cannot store a JSON value: text and jsonb refuse U+0000, in a string or in a
- * key. Returns a reason naming where (`description`, `tags[1]`, `metadata.x`), or null when the
- * value can be stored. Walks the value without allocating: it runs on every written skill.
+ * Why PostgreSQL cannot store `value` (a string or key holding U+0000, named by its JSON pointer
+ * under `root`), or null. The same walk as the request validator's (src/core/nul.ts).
  */
-export function unstorableReason(value: unknown, path = ''): string | null {
-  if (typeof value === 'string') {
-    return value.includes('\0') ? `${path || '$'}: contains U+0000, which PostgreSQL cannot store` : null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const r = unstorableReason(value[i], `${path}[${i}]`);
-      if (r !== null) return r;
-    }
-    return null;
-  }
-  for (const key in value) {
-    if (key.includes('\0')) return `${path || '$'}: a key contains U+0000, which PostgreSQL cannot store`;
-    const r = unstorableReason((value as Record<string, unknown>)[key], path === '' ? key : `${path}.${key}`);
-    if (r !== null) return r;
-  }
-  return null;
+export function unstorableReason(value: unknown, root = ''): string | null {
+  const at = nulPath(value);
+  return at === null ? null : `${root}${at || '/'}: contains U+0000, which PostgreSQL cannot store`;
 }
 
 export function toQuarantineRecord(r: Row): QuarantineRecord {

@@ -270,8 +270,8 @@ async function refuseUnstorable(
   for (const item of items) {
     const reason =
       unstorableReason(item.skill) ??
-      (item.local === undefined || item.local === null ? null : unstorableReason(item.local, 'local')) ??
-      (item.conflict === undefined ? null : unstorableReason(item.conflict, 'conflict'));
+      (item.local === undefined || item.local === null ? null : unstorableReason(item.local, '/local')) ??
+      (item.conflict === undefined ? null : unstorableReason(item.conflict, '/conflict'));
     if (reason === null) kept.push(item);
     else refused.push({ item, reason });
   }
