@@ -689,16 +689,18 @@ export class SyncEngine {
     const run = await bestEffort('run', () =>
       store.updateRun(ctx.run.id, { status: 'failed', finishedAt, ...counters, error }),
     );
-    await bestEffort('sync state', () =>
-      store.updateSyncState(
-        stateAfterRun(ctx.before, {
-          status: 'failed',
-          authFailed: false,
-          finishedAt,
-          error,
-        }),
-      ),
-    );
+    // As at a normal end: a run that lost its lease leaves the sync state to the new holder.
+    if (this.#lease?.lost !== true)
+      await bestEffort('sync state', () =>
+        store.updateSyncState(
+          stateAfterRun(ctx.before, {
+            status: 'failed',
+            authFailed: false,
+            finishedAt,
+            error,
+          }),
+        ),
+      );
     const result: SyncResult = {
       status: 'failed',
       run: run ?? { ...ctx.run, status: 'failed', finishedAt, error },
